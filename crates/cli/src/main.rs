@@ -1,0 +1,199 @@
+//! `holdpoint`: a braking system between AI coding agents and everything they can break.
+#![forbid(unsafe_code)]
+
+mod check;
+mod home;
+mod init;
+mod policy_cmd;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::check::Request;
+use crate::home::{Engines, Home};
+
+#[derive(Parser)]
+#[command(
+    name = "holdpoint",
+    version,
+    about = "Holdpoint: holds an agent's destructive actions until a human approves them.",
+    long_about = "Holdpoint stands between AI coding agents and everything they can break: shell \
+commands, files, SQL, HTTP APIs and MCP tools all become one Action and meet one policy, \
+which allows, holds for a human's approval, or denies.\n\n\
+Files live in ~/.config/holdpoint and ~/.local/state/holdpoint, or in $HOLDPOINT_HOME/config \
+and $HOLDPOINT_HOME/state when HOLDPOINT_HOME is set.",
+    after_help = "Examples:\n  holdpoint init\n  holdpoint check shell -- rm -rf /\n  holdpoint explain file -- read ~/.aws/credentials\n  holdpoint check --batch --json < actions.jsonl"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The channels an action can arrive on.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ChannelArg {
+    Shell,
+    File,
+    Sql,
+    Http,
+    Mcp,
+}
+
+impl ChannelArg {
+    fn name(self) -> &'static str {
+        match self {
+            ChannelArg::Shell => "shell",
+            ChannelArg::File => "file",
+            ChannelArg::Sql => "sql",
+            ChannelArg::Http => "http",
+            ChannelArg::Mcp => "mcp",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the config and state directories (mode 0700) and a commented config file.
+    #[command(
+        after_help = "Examples:\n  holdpoint init\n  holdpoint init --profile strict\n  HOLDPOINT_HOME=/tmp/hp holdpoint init"
+    )]
+    Init {
+        /// guarded (default), strict (hold every write that leaves the machine) or observe
+        /// (decide and report, never block).
+        #[arg(long, default_value = "guarded", value_parser = ["guarded", "strict", "observe"])]
+        profile: String,
+    },
+    /// Decide an action without carrying it out. Exit code: 0 allow, 3 hold, 4 deny.
+    #[command(
+        after_help = "Input after `--`, per channel:\n  shell  the command:                 holdpoint check shell -- git push --force origin main\n  file   OP PATH or JSON:             holdpoint check file -- read ~/.ssh/id_ed25519\n  sql    the SQL text:                holdpoint check sql -- 'DROP TABLE users'\n  http   METHOD URL or JSON:          holdpoint check http -- DELETE https://api.example.com/v1/volumes/7\n  mcp    JSON:                        holdpoint check mcp -- '{\"server\":\"db\",\"tool\":\"query\"}'\n\n--batch reads JSON lines from stdin, each {\"id\"?, \"channel\", \"input\", \"cwd\"?, \"target\"?, \"effects\"?}\nand answers each on its own line; a line that cannot be read is answered with a deny:\n  echo '{\"id\":1,\"channel\":\"shell\",\"input\":\"ls\"}' | holdpoint check --batch --json"
+    )]
+    Check {
+        /// The channel the input arrives on.
+        #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+        channel: Option<ChannelArg>,
+        /// Read JSON lines from stdin and answer each; exits 0 once every line is answered.
+        #[arg(long)]
+        batch: bool,
+        /// The agent's working directory (default: the current one); its git top level is the workspace.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// The connection target (e.g. postgres://host/db for sql).
+        #[arg(long)]
+        target: Option<String>,
+        /// Already-classified effects (a JSON array), to test the policy alone.
+        #[arg(long, value_name = "JSON")]
+        effects: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The input.
+        #[arg(last = true)]
+        input: Vec<String>,
+    },
+    /// Show the facts found in an action, the policies that match and why.
+    #[command(
+        after_help = "Examples:\n  holdpoint explain shell -- rm -rf ~/projects\n  holdpoint explain file --cwd ~/app -- write /etc/hosts"
+    )]
+    Explain {
+        /// The channel the input arrives on.
+        channel: ChannelArg,
+        /// The agent's working directory (default: the current one).
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// The connection target (e.g. postgres://host/db for sql).
+        #[arg(long)]
+        target: Option<String>,
+        /// The input.
+        #[arg(last = true, required = true)]
+        input: Vec<String>,
+    },
+    /// Print or validate the policy in force.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Print the policy set in force: the profile's built-in policies, then the user's.
+    #[command(after_help = "Examples:\n  holdpoint policy show\n  holdpoint policy show --json")]
+    Show {
+        /// Print JSON: one object per policy with id, verdict, reason and origin.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check config.toml, policies/*.cedar and the project file of the current directory,
+    /// or one file: a .cedar policy, a config.toml or a .holdpoint.toml.
+    #[command(
+        after_help = "Examples:\n  holdpoint policy validate\n  holdpoint policy validate ~/.config/holdpoint/policies/team.cedar\n  holdpoint policy validate .holdpoint.toml"
+    )]
+    Validate {
+        /// A file to check instead of everything in force.
+        path: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("holdpoint: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let home = Home::locate()?;
+    match cli.command {
+        Command::Init { profile } => init::run(&home, &profile),
+        Command::Check { channel, batch, cwd, target, effects, json, input } => {
+            let mut engines = Engines::load(&home)?;
+            if batch {
+                let stdin = std::io::stdin().lock();
+                check::batch(&mut engines, stdin, std::io::stdout().lock(), json)?;
+                return Ok(0);
+            }
+            let channel = channel.ok_or_else(|| anyhow::anyhow!("name a channel or pass --batch"))?;
+            let effects = effects
+                .map(|e| serde_json::from_str(&e))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--effects is not a JSON array of effects: {e}"))?;
+            let answer = match check::parse_cli_input(channel.name(), &input) {
+                Ok(value) => {
+                    let mut req = request(channel, value, cwd, target);
+                    req.effects = effects;
+                    check::answer(&mut engines, req)
+                }
+                Err(reason) => check::Answer::unreadable(None, reason),
+            };
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&answer)?)?;
+            } else {
+                writeln!(out, "{}", check::human(&answer))?;
+            }
+            Ok(answer.exit_code())
+        }
+        Command::Explain { channel, cwd, target, input } => {
+            let mut engines = Engines::load(&home)?;
+            let value = check::parse_cli_input(channel.name(), &input).map_err(anyhow::Error::msg)?;
+            let text =
+                check::explain(&mut engines, request(channel, value, cwd, target)).map_err(anyhow::Error::msg)?;
+            print!("{text}");
+            Ok(0)
+        }
+        Command::Policy { command: PolicyCommand::Show { json } } => policy_cmd::show(&home, json),
+        Command::Policy { command: PolicyCommand::Validate { path } } => policy_cmd::validate(&home, path.as_deref()),
+    }
+}
+
+fn request(channel: ChannelArg, input: serde_json::Value, cwd: Option<PathBuf>, target: Option<String>) -> Request {
+    Request { id: None, channel: channel.name().into(), input: Some(input), cwd, target, agent: None, effects: None }
+}

@@ -1,0 +1,332 @@
+//! `config.toml`: a raw serde form that refuses unknown keys, then [`Config::parse`] into a
+//! typed config. Every error names `file:line:col`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use crate::{Error, Located, Profile};
+
+/// What a hook answers on a hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldPrompt {
+    /// Deny with the hold sentence; a human approves out of the agent's reach.
+    #[default]
+    Holdpoint,
+    /// The agent's own ask prompt, in interactive permission modes only (weaker).
+    Agent,
+}
+
+/// Where holds, audit records and vault ciphertexts are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `holdpoint.db` in the state directory.
+    #[default]
+    Sqlite,
+    /// A shared PostgreSQL database (team mode).
+    Postgres(String),
+}
+
+/// What the egress proxy does with hosts no rule or secret knows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownHosts {
+    /// Let requests through, classified as usual.
+    #[default]
+    Allow,
+    /// Hold every request to them.
+    Hold,
+    /// Refuse every request to them.
+    Deny,
+}
+
+/// Body format of the hold notification webhook.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyFormat {
+    /// Holdpoint's own JSON.
+    #[default]
+    Json,
+    /// An ntfy message.
+    Ntfy,
+    /// A Slack incoming-webhook message.
+    Slack,
+}
+
+/// The typed configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The built-in policy profile.
+    pub profile: Profile,
+    /// How long a hook or proxy keeps the agent waiting for a decision.
+    pub hold_wait: Duration,
+    /// What a hook answers on a hold.
+    pub hold_prompt: HoldPrompt,
+    /// Where state is kept.
+    pub store: StoreLocation,
+    /// Branches whose force push or deletion is held.
+    pub protected_branches: Vec<String>,
+    /// Approvals API and web UI address.
+    pub api_listen: SocketAddr,
+    /// The HTTP(S) egress proxy.
+    pub proxy: ProxyConfig,
+    /// Tags for HTTP hosts.
+    pub hosts: Vec<HostTags>,
+    /// One PostgreSQL proxy per entry.
+    pub postgres: Vec<PostgresProxy>,
+    /// Streamable-HTTP MCP servers behind the gateway.
+    pub mcp: Vec<McpUpstream>,
+    /// Where new holds are announced.
+    pub notify: Option<Notify>,
+}
+
+/// `[proxy]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Hosts tunnelled without interception.
+    pub passthrough: Vec<String>,
+    /// Hosts no rule or secret knows.
+    pub unknown_hosts: UnknownHosts,
+    /// Mutating bodies larger than this are held, in bytes.
+    pub max_body: u64,
+}
+
+/// `[[hosts]]`: tags for HTTP hosts matching a glob.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTags {
+    /// Host glob such as `*.railway.app`.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Tags given to matching hosts.
+    pub tags: Vec<String>,
+}
+
+/// `[[postgres]]`: one PostgreSQL proxy.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresProxy {
+    /// A name for trash, audit and `check sql` targets.
+    pub name: String,
+    /// Where agents connect.
+    pub listen: SocketAddr,
+    /// The real server, `host:port`.
+    pub upstream: String,
+    /// The database name.
+    pub database: String,
+    /// Vault secret of kind `postgres`.
+    pub credential: String,
+    /// Tags of the database, such as `production`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `[[mcp]]`: one streamable-HTTP MCP upstream.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpUpstream {
+    /// Server name in rules and audit.
+    pub name: String,
+    /// Where agents connect.
+    pub listen: SocketAddr,
+    /// The real server's URL.
+    pub upstream: String,
+}
+
+/// `[notify]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// URL posted to on every new hold.
+    pub webhook: String,
+    /// Body format.
+    #[serde(default)]
+    pub format: NotifyFormat,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    profile: Option<Profile>,
+    hold_wait: Option<DurationText>,
+    hold_prompt: Option<HoldPrompt>,
+    store: Option<StoreText>,
+    git: Option<RawGit>,
+    api: Option<RawApi>,
+    proxy: Option<RawProxy>,
+    #[serde(default)]
+    hosts: Vec<HostTags>,
+    #[serde(default)]
+    postgres: Vec<Spanned<PostgresProxy>>,
+    #[serde(default)]
+    mcp: Vec<Spanned<McpUpstream>>,
+    notify: Option<Notify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGit {
+    pub(crate) protected_branches: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: SocketAddr,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxy {
+    listen: Option<SocketAddr>,
+    passthrough: Option<Vec<String>>,
+    unknown_hosts: Option<UnknownHosts>,
+    max_body: Option<SizeText>,
+}
+
+/// The defaults of every key, as `holdpoint init` writes them.
+pub const DEFAULT_PROTECTED_BRANCHES: &[&str] = &["main", "master", "release/*", "prod*"];
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            profile: Profile::Guarded,
+            hold_wait: Duration::from_secs(20),
+            hold_prompt: HoldPrompt::Holdpoint,
+            store: StoreLocation::Sqlite,
+            protected_branches: DEFAULT_PROTECTED_BRANCHES.iter().map(|s| (*s).to_owned()).collect(),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            proxy: ProxyConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8788)),
+                passthrough: vec![],
+                unknown_hosts: UnknownHosts::Allow,
+                max_body: 1 << 20,
+            },
+            hosts: vec![],
+            postgres: vec![],
+            mcp: vec![],
+            notify: None,
+        }
+    }
+}
+
+impl Config {
+    /// Parse and validate `config.toml`; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Config, Error> {
+        let raw: Raw = toml::from_str(text).map_err(|e| toml_error(file, text, &e, Error::Config))?;
+        let d = Config::default();
+        let proxy = raw.proxy.map_or(d.proxy.clone(), |p| ProxyConfig {
+            listen: p.listen.unwrap_or(d.proxy.listen),
+            passthrough: p.passthrough.unwrap_or_default(),
+            unknown_hosts: p.unknown_hosts.unwrap_or_default(),
+            max_body: p.max_body.map_or(d.proxy.max_body, |s| s.0),
+        });
+        let names = |items: Vec<(std::ops::Range<usize>, String)>, what: &str| -> Result<(), Error> {
+            let mut seen = std::collections::HashSet::new();
+            for (span, name) in items {
+                if !seen.insert(name.clone()) {
+                    let msg = format!("a second [[{what}]] block is named {name:?}; names must be unique");
+                    return Err(Error::Config(Located::at(file, text, span.start, msg)));
+                }
+            }
+            Ok(())
+        };
+        names(raw.postgres.iter().map(|p| (p.span(), p.get_ref().name.clone())).collect(), "postgres")?;
+        names(raw.mcp.iter().map(|p| (p.span(), p.get_ref().name.clone())).collect(), "mcp")?;
+        Ok(Config {
+            profile: raw.profile.unwrap_or_default(),
+            hold_wait: raw.hold_wait.map_or(d.hold_wait, |w| w.0),
+            hold_prompt: raw.hold_prompt.unwrap_or_default(),
+            store: raw.store.map_or(StoreLocation::Sqlite, |s| s.0),
+            protected_branches: raw.git.map_or(d.protected_branches, |g| g.protected_branches),
+            api_listen: raw.api.map_or(d.api_listen, |a| a.listen),
+            proxy,
+            hosts: raw.hosts,
+            postgres: raw.postgres.into_iter().map(Spanned::into_inner).collect(),
+            mcp: raw.mcp.into_iter().map(Spanned::into_inner).collect(),
+            notify: raw.notify,
+        })
+    }
+}
+
+/// A TOML error as `file:line:col: message`.
+pub(crate) fn toml_error(file: &str, text: &str, e: &toml::de::Error, wrap: fn(Located) -> Error) -> Error {
+    let offset = e.span().map_or(0, |s| s.start);
+    wrap(Located::at(file, text, offset, e.message().trim_end().to_owned()))
+}
+
+/// `"20s"`, `"500ms"`, `"10m"`, `"1h"`.
+struct DurationText(Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(DurationText).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parse a duration such as `20s`, `500ms`, `10m` or `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = split_number(s);
+    let n: u64 =
+        number.parse().map_err(|_| format!("{s:?} is not a duration; write e.g. \"20s\", \"500ms\", \"10m\""))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("{s:?} has no known unit; use ms, s, m or h (e.g. \"20s\")")),
+    };
+    ms.map(Duration::from_millis).ok_or_else(|| format!("{s:?} is too long"))
+}
+
+/// `"1MiB"`, `"512KiB"`, `"1000000"`.
+struct SizeText(u64);
+
+impl<'de> Deserialize<'de> for SizeText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (number, unit) = split_number(&s);
+        let n: u64 = number
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a size; write e.g. \"1MiB\"")))?;
+        let scale: u64 = match unit {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            _ => return Err(serde::de::Error::custom(format!("{s:?} has no known unit; use B, KiB, MiB or GiB"))),
+        };
+        n.checked_mul(scale).map(SizeText).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is too large")))
+    }
+}
+
+/// `"sqlite"` or a `postgres://` URL.
+struct StoreText(StoreLocation);
+
+impl<'de> Deserialize<'de> for StoreText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "sqlite" {
+            Ok(StoreText(StoreLocation::Sqlite))
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreText(StoreLocation::Postgres(s)))
+        } else {
+            Err(serde::de::Error::custom(format!("store {s:?} must be \"sqlite\" or a postgres://user@host/db URL")))
+        }
+    }
+}
+
+fn split_number(s: &str) -> (&str, &str) {
+    let s = s.trim();
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    (s.get(..end).unwrap_or(""), s.get(end..).unwrap_or("").trim())
+}
