@@ -12,7 +12,10 @@ use holdpoint_policy::{Decision, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::home::{Engines, resolve_dir, workspace_of};
+use holdpoint_classify::{Context, FileOp, WorkspaceFacts};
+
+use crate::facts::{self, FsFacts};
+use crate::home::{Engines, Home, resolve_dir, workspace_of};
 
 /// One thing to decide, as given on the command line or on a batch line.
 #[derive(Deserialize)]
@@ -104,8 +107,9 @@ impl Answer {
     }
 }
 
-/// Build the action a request describes. Errors are phrased for the user.
-pub fn action_of(req: &Request) -> Result<Action, String> {
+/// Build the action a request describes, classifying its input unless effects are given.
+/// Errors are phrased for the user.
+pub fn action_of(engines: &mut Engines, home: &Home, req: &Request) -> Result<Action, String> {
     let channel: Channel = req.channel.parse().map_err(|e: holdpoint_core::UnknownName| e.to_string())?;
     let input = req.input.as_ref().ok_or("the line has no \"input\"")?;
     let input = canonical_input(channel, input)?;
@@ -114,7 +118,10 @@ pub fn action_of(req: &Request) -> Result<Action, String> {
     let target = req.target.clone().unwrap_or_default();
     let effects = match &req.effects {
         Some(effects) => effects.clone(),
-        None => unclassified(channel),
+        None => {
+            let ctx = facts::context(&cwd, &workspace, home, engines.protected_branches(&workspace));
+            classify(channel, &input, &ctx, &FsFacts::new(&workspace))
+        }
     };
     Ok(Action {
         channel,
@@ -149,6 +156,25 @@ fn canonical_input(channel: Channel, input: &Value) -> Result<String, String> {
     Ok(canonical_json(input))
 }
 
+/// The effects a classifier finds in a (canonical) input.
+pub fn classify(channel: Channel, input: &str, ctx: &Context, facts: &dyn WorkspaceFacts) -> Vec<Effect> {
+    match channel {
+        Channel::Shell => holdpoint_classify::classify_shell(input, ctx, facts),
+        Channel::File => {
+            let Ok(v) = serde_json::from_str::<Value>(input) else { return unclassified(channel) };
+            let path = v.get("path").and_then(Value::as_str).unwrap_or_default();
+            let op = match v.get("op").and_then(Value::as_str) {
+                Some("read") => FileOp::Read,
+                Some("write") => FileOp::Write,
+                Some("delete") => FileOp::Delete,
+                _ => return unclassified(channel),
+            };
+            holdpoint_classify::classify_file(op, path, ctx, facts)
+        }
+        Channel::Sql | Channel::Http | Channel::Mcp => unclassified(channel),
+    }
+}
+
 /// What an input yields on a channel that has no classifier yet: an opaque effect, so it is
 /// held rather than guessed at.
 fn unclassified(channel: Channel) -> Vec<Effect> {
@@ -166,8 +192,8 @@ fn unclassified(channel: Channel) -> Vec<Effect> {
 }
 
 /// Decide one request.
-pub fn answer(engines: &mut Engines, req: Request) -> Answer {
-    match action_of(&req) {
+pub fn answer(engines: &mut Engines, home: &Home, req: Request) -> Answer {
+    match action_of(engines, home, &req) {
         Ok(action) => decide(engines, req.id, &action),
         Err(reason) => Answer::unreadable(req.id, reason),
     }
@@ -199,7 +225,7 @@ pub fn parse_cli_input(channel: &str, words: &[String]) -> Result<Value, String>
 }
 
 /// `check --batch`: one JSON object per line in, one out; a bad line gets a deny.
-pub fn batch(engines: &mut Engines, input: impl BufRead, mut out: impl Write, json: bool) -> Result<()> {
+pub fn batch(engines: &mut Engines, home: &Home, input: impl BufRead, mut out: impl Write, json: bool) -> Result<()> {
     for (index, line) in input.lines().enumerate() {
         let n = index + 1;
         let line = line?;
@@ -211,7 +237,7 @@ pub fn batch(engines: &mut Engines, input: impl BufRead, mut out: impl Write, js
             Ok(value) => {
                 let id = value.get("id").cloned();
                 match serde_json::from_value::<Request>(value) {
-                    Ok(req) => match action_of(&req) {
+                    Ok(req) => match action_of(engines, home, &req) {
                         Ok(action) => decide(engines, req.id, &action),
                         Err(reason) => Answer::unreadable(req.id, format!("line {n}: {reason}")),
                     },
@@ -264,8 +290,8 @@ pub fn human(a: &Answer) -> String {
 }
 
 /// `explain`: the facts, each effect's deciding policies, and the verdict, in words.
-pub fn explain(engines: &mut Engines, req: Request) -> Result<String, String> {
-    let action = action_of(&req)?;
+pub fn explain(engines: &mut Engines, home: &Home, req: Request) -> Result<String, String> {
+    let action = action_of(engines, home, &req)?;
     let engine = engines.for_workspace(std::path::Path::new(&action.actor.workspace));
     let d = engine.decide(&action);
     let mut s = format!("{} action in workspace {}\n", action.channel, action.actor.workspace);

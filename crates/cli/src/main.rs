@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod facts;
 mod home;
 mod init;
 mod policy_cmd;
@@ -157,7 +158,7 @@ fn run(cli: Cli) -> Result<u8> {
             let mut engines = Engines::load(&home)?;
             if batch {
                 let stdin = std::io::stdin().lock();
-                check::batch(&mut engines, stdin, std::io::stdout().lock(), json)?;
+                check::batch(&mut engines, &home, stdin, std::io::stdout().lock(), json)?;
                 return Ok(0);
             }
             let channel = channel.ok_or_else(|| anyhow::anyhow!("name a channel or pass --batch"))?;
@@ -169,7 +170,7 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(value) => {
                     let mut req = request(channel, value, cwd, target);
                     req.effects = effects;
-                    check::answer(&mut engines, req)
+                    check::answer(&mut engines, &home, req)
                 }
                 Err(reason) => check::Answer::unreadable(None, reason),
             };
@@ -184,8 +185,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Explain { channel, cwd, target, input } => {
             let mut engines = Engines::load(&home)?;
             let value = check::parse_cli_input(channel.name(), &input).map_err(anyhow::Error::msg)?;
-            let text =
-                check::explain(&mut engines, request(channel, value, cwd, target)).map_err(anyhow::Error::msg)?;
+            let text = check::explain(&mut engines, &home, request(channel, value, cwd, target))
+                .map_err(anyhow::Error::msg)?;
             print!("{text}");
             Ok(0)
         }

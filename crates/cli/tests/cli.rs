@@ -101,7 +101,7 @@ fn check_json_has_the_documented_shape() {
     );
     assert_eq!(v["digest"], expected.to_string());
     v["digest"] = "sha256:…".into();
-    insta::assert_json_snapshot!("check_hold_production_table", v);
+    insta::with_settings!({sort_maps => true}, { insta::assert_json_snapshot!("check_hold_production_table", v) });
 }
 
 #[test]
@@ -349,4 +349,58 @@ fn help_teaches_with_examples() {
     }
     env.cmd().args(["check"]).assert().code(2);
     env.cmd().args(["frobnicate"]).assert().code(2);
+}
+
+/// The policy cases of `crates/policy/tests/data/policy.jsonl`, through the real binary's
+/// `check --batch --json`, one batch per profile.
+#[test]
+fn policy_cases_through_check_batch() {
+    let data = include_str!("../../policy/tests/data/policy.jsonl");
+    let cases: Vec<Value> = data.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut checked = 0;
+    for profile in ["guarded", "strict", "observe"] {
+        let env = Env::new();
+        env.cmd().args(["init", "--profile", profile]).assert().success();
+        let mine: Vec<&Value> =
+            cases.iter().filter(|c| c.get("profile").and_then(Value::as_str).unwrap_or("guarded") == profile).collect();
+        let lines: Vec<Value> = mine
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let effects: Vec<Value> = c["effects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| {
+                        let words: Vec<&str> = e.as_str().unwrap().split_whitespace().collect();
+                        let (kind, id) = words[1].split_once(':').unwrap();
+                        let tags: Vec<&str> = words.iter().filter_map(|w| w.strip_prefix('#')).collect();
+                        let plain: Vec<&&str> = words[2..].iter().filter(|w| !w.starts_with('#')).collect();
+                        effect(words[0], kind, id, &tags, plain[0], plain[1])
+                    })
+                    .collect();
+                let channel = c.get("channel").and_then(Value::as_str).unwrap_or("shell");
+                let input = match channel {
+                    "file" => serde_json::json!({"op": "read", "path": "/x"}),
+                    "http" => serde_json::json!({"method": "POST", "url": "https://x"}),
+                    "mcp" => serde_json::json!({"server": "s", "tool": "t"}),
+                    _ => Value::String(c["case"].as_str().unwrap().into()),
+                };
+                serde_json::json!({"id": i, "channel": channel, "input": input, "effects": effects})
+            })
+            .collect();
+        let answers = env.batch(&lines);
+        assert_eq!(answers.len(), mine.len());
+        for (case, answer) in mine.iter().zip(&answers) {
+            assert_eq!(answer["verdict"], case["verdict"], "{}: {answer}", case["case"]);
+            assert_eq!(answer["policy"], case["policy"], "{}: {answer}", case["case"]);
+            let mode = if profile == "observe" { "observe" } else { "enforce" };
+            assert_eq!(answer["mode"], mode, "{}", case["case"]);
+            if let Some(o) = case.get("obligations") {
+                assert_eq!(&answer["obligations"], o, "{}", case["case"]);
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, cases.len(), "every case ran");
 }

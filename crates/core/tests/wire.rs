@@ -52,6 +52,18 @@ fn digest_round_trips_through_text() {
     assert!(format!("sha256:{}", "A".repeat(64)).parse::<ActionDigest>().is_err());
 }
 
+/// Found by the `action_json` fuzz target: without exact float parsing, a long number's
+/// canonical text changed when parsed again, so the same input could hash two ways.
+#[test]
+fn canonical_json_is_a_fixed_point_for_long_numbers() {
+    for text in ["3333333333333333333333333333333333333333333", "0.1", "1e400", "-0.0", "123456789.123456789e-300"] {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { continue };
+        let once = canonical_json(&v);
+        let twice = canonical_json(&serde_json::from_str(&once).unwrap());
+        assert_eq!(once, twice, "{text}");
+    }
+}
+
 #[test]
 fn canonical_json_sorts_keys_at_every_level() {
     let v: serde_json::Value = serde_json::from_str(r#"{"b":{"z":1,"a":[{"y":2,"x":"é"}]},"a":null}"#).unwrap();
@@ -79,7 +91,7 @@ fn sample_action() -> Action {
 #[test]
 fn action_json_is_versioned() {
     let action = sample_action();
-    insta::assert_json_snapshot!("action", action);
+    insta::with_settings!({sort_maps => true}, { insta::assert_json_snapshot!("action", action) });
     let back: Action = serde_json::from_value(serde_json::to_value(&action).unwrap()).unwrap();
     assert_eq!(back, action);
 }
@@ -91,7 +103,7 @@ fn verdict_json_is_versioned() {
         Verdict::Hold { obligations: Obligations { approvers: 2, delay_secs: 600, ttl_secs: 3600, soft_delete: true } },
         Verdict::Deny { denial: Denial::Policy { policy: "deny-delete-root".into(), reason: "it deletes /".into() } },
     ];
-    insta::assert_json_snapshot!("verdicts", verdicts);
+    insta::with_settings!({sort_maps => true}, { insta::assert_json_snapshot!("verdicts", verdicts) });
 }
 
 #[test]
@@ -113,7 +125,7 @@ fn denial_wording_and_wires() {
             })
         })
         .collect();
-    insta::assert_json_snapshot!("denials", wire);
+    insta::with_settings!({sort_maps => true}, { insta::assert_json_snapshot!("denials", wire) });
     // The one hold sentence of CLI.md, word for word.
     assert_eq!(
         all[1].to_string(),

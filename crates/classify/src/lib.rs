@@ -1,0 +1,60 @@
+//! Holdpoint's classifiers: what an input would do, as [`Effect`]s.
+//!
+//! Sans-IO: a classifier takes text and a [`Context`] (where the workspace, home and temp
+//! dirs are) and returns effects. What only the file system knows (is this file tracked by
+//! git? what does `npm run build` run?) is asked through [`WorkspaceFacts`], which the
+//! caller implements.
+#![forbid(unsafe_code)]
+
+pub mod path;
+pub mod shell;
+
+use holdpoint_core::Effect;
+
+pub use path::FileOp;
+
+/// Where an action happens.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The agent's working directory (absolute).
+    pub cwd: String,
+    /// The workspace root: the git top level of `cwd`, or `cwd` (absolute).
+    pub workspace: String,
+    /// The user's home directory (absolute).
+    pub home: String,
+    /// Scratch directories (the system temp dir, `$TMPDIR`).
+    pub temp_dirs: Vec<String>,
+    /// Holdpoint's own config and state directories, and other guarded paths.
+    pub guarded: Vec<String>,
+    /// Branch globs whose force push or deletion is a history rewrite (`[git] protected_branches`).
+    pub protected_branches: Vec<String>,
+}
+
+/// What only the file system knows, asked by the classifiers; every answer defaults to the
+/// cautious one.
+pub trait WorkspaceFacts {
+    /// Whether git tracks this file (absolute path), so a deleted copy can be restored.
+    fn is_tracked(&self, _path: &str) -> bool {
+        false
+    }
+    /// The text of a workspace file (e.g. `package.json`, `Makefile`), when it exists.
+    fn read(&self, _path: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Knows nothing: every file is untracked, every read fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFacts;
+
+impl WorkspaceFacts for NoFacts {}
+
+/// Classify a shell command.
+pub fn classify_shell(command: &str, ctx: &Context, facts: &dyn WorkspaceFacts) -> Vec<Effect> {
+    shell::classify(command, ctx, facts)
+}
+
+/// Classify a file tool's operation on a path.
+pub fn classify_file(op: FileOp, path: &str, ctx: &Context, facts: &dyn WorkspaceFacts) -> Vec<Effect> {
+    path::classify(op, path, ctx, facts)
+}

@@ -1,0 +1,27 @@
+//! Untrusted action JSON (batch lines, effects from other tools): parse, digest and decide
+//! without panicking; whatever parses round-trips through JSON unchanged.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use holdpoint_core::{Action, canonical_json};
+use holdpoint_policy::{Engine, Profile};
+use libfuzzer_sys::fuzz_target;
+
+static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
+        let text = canonical_json(&value);
+        let again: serde_json::Value = serde_json::from_str(&text).expect("canonical JSON parses");
+        assert_eq!(canonical_json(&again), text, "canonical JSON is a fixed point");
+    }
+    let Ok(action) = serde_json::from_slice::<Action>(data) else { return };
+    let _ = action.digest();
+    let json = serde_json::to_string(&action).expect("an action serialises");
+    let back: Action = serde_json::from_str(&json).expect("an action round-trips");
+    assert_eq!(back, action);
+    if let Some(engine) = ENGINE.get_or_init(|| Engine::new(Profile::Guarded, &[]).ok()) {
+        let _ = engine.decide(&action);
+    }
+});
