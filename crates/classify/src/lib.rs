@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod path;
+pub mod scripts;
 pub mod shell;
 
 use holdpoint_core::Effect;

@@ -80,6 +80,38 @@ const DATA_SUFFIXES: &[&str] =
 /// Directory names that hold data.
 const DATA_DIRS: &[&str] = &["data", "db", "database", "databases", "backups", "backup", "dumps", "uploads", "storage"];
 
+/// Top-level directories the system itself lives in.
+const SYSTEM_DIRS: &[&str] = &[
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/var",
+    "/snap",
+    "/mnt",
+    "/media",
+    "/Users",
+    "/System",
+    "/Library",
+    "/Applications",
+    "/private",
+    "/Volumes",
+    "/nix",
+];
+
 /// Secrets under the home directory (relative to it).
 const HOME_SECRETS: &[&str] = &[
     ".ssh",
@@ -246,7 +278,7 @@ fn is_root_like(abs: &str, ctx: &Context) -> bool {
     abs == "/"
         || abs == ctx.home
         || abs == home_parent
-        || (depth == 1 && !ctx.temp_dirs.iter().any(|t| t == abs))
+        || (depth == 1 && SYSTEM_DIRS.contains(&abs))
         || (depth == 2 && (abs.starts_with("/home/") || abs.starts_with("/Users/")))
         || is_whole_disk(abs)
 }
@@ -328,7 +360,10 @@ fn reversibility(verb: Verb, info: &PathInfo, recursive: bool, facts: &dyn Works
     match (verb, info.scope) {
         (Verb::Write, Scope::Workspace) => Reversibility::Recoverable,
         (Verb::Write, _) if !recursive => Reversibility::Recoverable,
-        (_, Scope::Workspace) if !recursive && facts.is_tracked(&info.abs) => Reversibility::Recoverable,
+        // Individual files in the workspace (not trees, not data, not .git) are routine work:
+        // git restores tracked ones, and sandbox mode checkpoints the rest.
+        (_, Scope::Workspace) if !recursive && !info.abs.ends_with("/.git") => Reversibility::Recoverable,
+        (_, Scope::Workspace) if facts.is_tracked(&info.abs) => Reversibility::Recoverable,
         _ => Reversibility::Irreversible,
     }
 }

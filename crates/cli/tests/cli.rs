@@ -123,7 +123,7 @@ fn batch_answers_every_line_and_denies_what_it_cannot_read() {
         String::from_utf8_lossy(&out.get_output().stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(answers.len(), input.len(), "one answer per line");
     let verdicts: Vec<&str> = answers.iter().map(|a| a["verdict"].as_str().unwrap()).collect();
-    assert_eq!(verdicts, ["allow", "deny", "deny", "deny", "deny", "deny", "deny", "deny", "hold"]);
+    assert_eq!(verdicts, ["allow", "deny", "deny", "deny", "deny", "deny", "deny", "deny", "deny"]);
     let reason = |i: usize| answers[i]["reasons"][0].as_str().unwrap().to_owned();
     assert!(reason(1).starts_with("line 2: not JSON"), "{}", reason(1));
     assert!(reason(2).contains("line 3: unknown channel \"ftp\""), "{}", reason(2));
@@ -132,8 +132,8 @@ fn batch_answers_every_line_and_denies_what_it_cannot_read() {
     assert!(reason(5).contains("line 6") && reason(5).contains("does not exist"), "{}", reason(5));
     assert!(reason(6).contains("line 7") && reason(6).contains("bogus"), "{}", reason(6));
     assert_eq!(answers[2]["id"], 3, "the id of a readable line is echoed");
-    // Without a classifier for the channel, the input is opaque: held, never allowed.
-    assert_eq!(answers[8]["policy"], serde_json::json!(["hold-opaque"]));
+    // Without "effects", the shell classifier reads the command itself.
+    assert_eq!(answers[8]["policy"], serde_json::json!(["deny-delete-root"]));
 }
 
 #[test]
