@@ -376,6 +376,12 @@ pub fn classify(op: FileOp, path: &str, ctx: &Context, facts: &dyn WorkspaceFact
         FileOp::Write => Verb::Write,
         FileOp::Delete => Verb::Delete,
     };
+    let mut info = info;
+    // A file tool reading `/` or the home directory is a search tool going through every
+    // file there, secrets included.
+    if op == FileOp::Read && (info.abs == "/" || is_within(&ctx.home, &info.abs)) {
+        info.tags.insert("secret".to_owned());
+    }
     let mut effect = effect(verb, &info, false, facts);
     effect.rule = Some(format!("file-{}", verb.as_str()));
     vec![effect]

@@ -4,6 +4,7 @@
 mod check;
 mod facts;
 mod home;
+mod hook;
 mod init;
 mod policy_cmd;
 
@@ -117,6 +118,14 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Answer an agent's pre-tool hook (always exit 0, the agent's JSON on stdout), or install it.
+    #[command(
+        after_help = "Examples:\n  holdpoint hook install claude\n  echo '{...}' | holdpoint hook claude\n  holdpoint hook uninstall cursor --project ~/app"
+    )]
+    Hook {
+        #[command(subcommand)]
+        command: hook::HookCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,8 +160,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    // Before anything that can fail: a hook answers the agent whatever happens.
+    if let Command::Hook { command } = cli.command {
+        return hook::run(command);
+    }
     let home = Home::locate()?;
     match cli.command {
+        Command::Hook { command } => hook::run(command),
         Command::Init { profile } => init::run(&home, &profile),
         Command::Check { channel, batch, cwd, target, effects, json, input } => {
             let mut engines = Engines::load(&home)?;

@@ -72,7 +72,8 @@ pub struct Engine {
     decide_set: PolicySet,
     obligation_set: PolicySet,
     meta: HashMap<String, Checked>,
-    schema: Schema,
+    /// Parsed on first use: only user and project files need it.
+    schema: std::sync::OnceLock<Schema>,
     authorizer: Authorizer,
     mode: Mode,
     strict: bool,
@@ -82,12 +83,11 @@ pub struct Engine {
 impl Engine {
     /// The built-in policies of `profile` plus the user's policy files.
     pub fn new(profile: Profile, user: &[PolicyFile]) -> Result<Engine, Error> {
-        let schema = builtin_schema()?;
         let mut engine = Engine {
             decide_set: PolicySet::new(),
             obligation_set: PolicySet::new(),
             meta: HashMap::new(),
-            schema,
+            schema: std::sync::OnceLock::new(),
             authorizer: Authorizer::new(),
             mode: if profile == Profile::Observe { Mode::Observe } else { Mode::Enforce },
             strict: false,
@@ -101,6 +101,14 @@ impl Engine {
             engine.add_file(file, Error::Policy)?;
         }
         Ok(engine)
+    }
+
+    fn schema(&self) -> Result<&Schema, Error> {
+        if let Some(schema) = self.schema.get() {
+            return Ok(schema);
+        }
+        let schema = builtin_schema()?;
+        Ok(self.schema.get_or_init(|| schema))
     }
 
     /// Whether verdicts are enforced.
@@ -119,7 +127,7 @@ impl Engine {
 
     /// Add a project's policies; they may only hold, deny or add obligations.
     pub(crate) fn add_project_file(&mut self, file: &PolicyFile) -> Result<(), Error> {
-        let checked = source::load(file, &self.schema, Error::Project)?;
+        let checked = source::load(file, Some(self.schema()?), Error::Project)?;
         if let Some(c) = checked.iter().find(|c| c.role == Role::Allow) {
             let line: usize = c.origin.rsplit(':').next().and_then(|l| l.parse().ok()).unwrap_or(1);
             return Err(Error::Project(Located {
@@ -152,7 +160,9 @@ impl Engine {
     }
 
     fn add_file(&mut self, file: &PolicyFile, wrap: fn(Located) -> Error) -> Result<(), Error> {
-        let checked = source::load(file, &self.schema, wrap)?;
+        let builtin = file.name == "<guarded>" || file.name == "<strict>";
+        let schema = if builtin { None } else { Some(self.schema()?) };
+        let checked = source::load(file, schema, wrap)?;
         self.add_checked(checked, file, wrap)
     }
 
@@ -330,7 +340,8 @@ fn apply(base: Obligations, c: &Checked) -> Obligations {
     }
 }
 
-fn builtin_schema() -> Result<Schema, Error> {
+/// The schema every policy is validated against.
+pub(crate) fn builtin_schema() -> Result<Schema, Error> {
     Schema::from_cedarschema_str(SCHEMA)
         .map(|(schema, _warnings)| schema)
         .map_err(|e| Error::Policy(Located::at("<schema>", SCHEMA, 0, e.to_string())))

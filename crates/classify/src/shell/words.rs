@@ -41,7 +41,14 @@ pub struct Env<'a> {
 
 /// Expand one raw word into the words the command receives (brace expansion can make several).
 pub fn expand(raw: &str, env: &Env<'_>) -> Vec<Arg> {
+    // Most words are plain: nothing to expand, nothing to remove.
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b)) {
+        return vec![Arg { text: raw.to_owned(), literal: true, ..Arg::default() }];
+    }
     let options = ParserOptions::default();
+    if !raw.contains('{') {
+        return vec![expand_one(raw, env, &options)];
+    }
     let braced = match word::parse_brace_expansions(raw, &options) {
         Ok(Some(parts)) => brace_words(&parts).filter(|w| w.len() <= MAX_BRACE_WORDS),
         _ => None,

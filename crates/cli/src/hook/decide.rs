@@ -1,0 +1,128 @@
+//! Deciding a hook call: each operation becomes a `check::Request`, is classified and meets
+//! the policy; the strictest verdict answers the call.
+
+use std::path::Path;
+
+use holdpoint_core::{Denial, Verdict};
+use holdpoint_policy::config::HoldPrompt;
+use holdpoint_policy::{Decision, Mode};
+use serde_json::json;
+
+use super::wire::{Agent, Call, Op, Outcome, Work};
+use crate::check::{self, Request};
+use crate::home::{Engines, Home};
+
+/// The answer to one hook payload. Every failure is a deny that says what went wrong.
+pub fn answer(agent: Agent, payload: &[u8]) -> Outcome {
+    let call = match super::wire::parse(agent, payload) {
+        Ok(call) => call,
+        Err(reason) => return deny(&Denial::BadInput { reason }),
+    };
+    let loaded = Home::locate().and_then(|home| Engines::load(&home).map(|engines| (home, engines)));
+    let (home, mut engines) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return deny(&Denial::Config { reason: format!("{e:#}") }),
+    };
+    match &call.work {
+        Work::Pass => Outcome::Allow { note: None },
+        Work::Decide(ops) => decide_ops(agent, &call, ops, &home, &mut engines),
+    }
+}
+
+/// The combined verdict of a call's operations so far.
+#[derive(Default)]
+struct Tally {
+    /// The first deny's sentence.
+    denied: Option<String>,
+    /// Reasons of held operations.
+    held: Vec<String>,
+    /// What observe mode would have enforced.
+    observed: Vec<String>,
+}
+
+fn decide_ops(agent: Agent, call: &Call, ops: &[Op], home: &Home, engines: &mut Engines) -> Outcome {
+    let mut tally = Tally::default();
+    for op in ops {
+        let mut action = match check::action_of(engines, home, &request(agent, call, op)) {
+            Ok(action) => action,
+            Err(reason) => {
+                tally.denied.get_or_insert(Denial::BadInput { reason }.to_string());
+                continue;
+            }
+        };
+        action.actor.session.clone_from(&call.session);
+        let decision = engines.for_workspace(Path::new(&action.actor.workspace)).decide(&action);
+        count(&mut tally, &decision);
+    }
+    let ask = engines.config().hold_prompt == HoldPrompt::Agent && call.interactive;
+    outcome(tally, ask)
+}
+
+fn request(agent: Agent, call: &Call, op: &Op) -> Request {
+    let (channel, input, cwd) = match op {
+        Op::Shell { command, cwd } => ("shell", json!(command), cwd),
+        Op::File { op, path } => ("file", json!({ "op": op, "path": path }), &call.cwd),
+        Op::Mcp { server, tool, arguments } => {
+            ("mcp", json!({ "server": server, "tool": tool, "arguments": arguments }), &call.cwd)
+        }
+    };
+    Request {
+        id: None,
+        channel: channel.into(),
+        input: Some(input),
+        cwd: Some(cwd.clone()),
+        target: None,
+        agent: Some(agent.name().into()),
+        effects: None,
+    }
+}
+
+fn count(tally: &mut Tally, decision: &Decision) {
+    let sentence = match &decision.verdict {
+        Verdict::Allow => return,
+        Verdict::Hold { .. } => held(&decision.reasons),
+        Verdict::Deny { denial } => denial.to_string(),
+    };
+    if decision.mode == Mode::Observe {
+        tally.observed.push(format!("Holdpoint observe mode, not enforced: {sentence}"));
+        return;
+    }
+    match &decision.verdict {
+        Verdict::Deny { .. } => {
+            tally.denied.get_or_insert(sentence);
+        }
+        Verdict::Hold { .. } | Verdict::Allow => {
+            for reason in &decision.reasons {
+                if !tally.held.contains(reason) {
+                    tally.held.push(reason.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Deny beats hold beats allow. A hold is the agent's own ask only when the config asks for
+/// that and a human is at the agent's prompt; otherwise it is a deny with the hold sentence.
+fn outcome(tally: Tally, ask: bool) -> Outcome {
+    if let Some(reason) = tally.denied {
+        return Outcome::Deny { reason };
+    }
+    if !tally.held.is_empty() {
+        return if ask {
+            Outcome::Ask { reason: format!("Holdpoint: {}.", tally.held.join("; ")) }
+        } else {
+            Outcome::Deny { reason: held(&tally.held) }
+        };
+    }
+    let note = (!tally.observed.is_empty()).then(|| tally.observed.join(" "));
+    Outcome::Allow { note }
+}
+
+fn held(reasons: &[String]) -> String {
+    Denial::Held { hold_id: None, reason: reasons.join("; ") }.to_string()
+}
+
+/// A refusal, in the one wording every wire uses.
+pub fn deny(denial: &Denial) -> Outcome {
+    Outcome::Deny { reason: denial.to_string() }
+}

@@ -1,0 +1,1 @@
+rm prod.sqlite3

@@ -1,0 +1,1 @@
+(cd /tmp && rm -rf x) && rm -rf y

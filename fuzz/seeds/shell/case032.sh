@@ -1,0 +1,1 @@
+mkfs.ext4 /dev/nvme0n1p1

@@ -1,0 +1,1 @@
+cat ../other-project/.env

@@ -1,0 +1,1 @@
+tar czf keys.tgz ~/.ssh

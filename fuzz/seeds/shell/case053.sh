@@ -1,0 +1,1 @@
+grep -r API_KEY ~

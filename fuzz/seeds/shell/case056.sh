@@ -1,0 +1,1 @@
+less ~/.bash_history

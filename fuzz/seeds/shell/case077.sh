@@ -1,0 +1,3 @@
+psql <<SQL
+DROP TABLE users;
+SQL

@@ -1,0 +1,1 @@
+env FOO=1 timeout 5 nice -n 10 nohup rm -rf /

@@ -1,0 +1,1 @@
+stdbuf -oL ionice -c3 command rm -rf ~

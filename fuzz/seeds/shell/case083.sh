@@ -1,0 +1,1 @@
+npx rimraf node_modules

@@ -1,0 +1,1 @@
+ssh prod 'rm -rf /var/lib/postgresql'

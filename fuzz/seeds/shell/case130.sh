@@ -1,0 +1,1 @@
+psql -c 'SELECT count(*) FROM users'

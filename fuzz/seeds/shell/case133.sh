@@ -1,0 +1,1 @@
+mysql -e 'TRUNCATE orders'

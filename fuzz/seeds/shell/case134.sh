@@ -1,0 +1,1 @@
+sqlite3 app.db 'DROP TABLE sessions'

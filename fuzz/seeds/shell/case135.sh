@@ -1,0 +1,1 @@
+mongosh --eval 'db.dropDatabase()'

@@ -1,0 +1,1 @@
+npx prisma db push --accept-data-loss

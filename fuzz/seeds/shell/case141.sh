@@ -1,0 +1,1 @@
+npx drizzle-kit push --force

@@ -1,0 +1,1 @@
+aws rds modify-db-instance --db-instance-identifier db --no-deletion-protection

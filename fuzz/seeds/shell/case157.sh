@@ -1,0 +1,1 @@
+aws s3api put-bucket-versioning --bucket b --versioning-configuration Status=Suspended

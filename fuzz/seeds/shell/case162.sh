@@ -1,0 +1,1 @@
+railway volume delete vol-1

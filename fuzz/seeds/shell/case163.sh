@@ -1,0 +1,1 @@
+flyctl apps destroy app

@@ -1,0 +1,1 @@
+gh repo delete org/repo --yes

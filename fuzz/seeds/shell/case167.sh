@@ -1,0 +1,1 @@
+gh api -X DELETE repos/o/r

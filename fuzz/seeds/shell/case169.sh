@@ -1,0 +1,1 @@
+curl -X DELETE https://backboard.railway.app/v1/volumes/vol-1

@@ -1,0 +1,1 @@
+terraform state rm aws_s3_bucket.b

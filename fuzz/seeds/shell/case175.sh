@@ -1,0 +1,1 @@
+pulumi stack rm dev

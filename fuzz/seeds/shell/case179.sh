@@ -1,0 +1,1 @@
+kubectl replace --force -f x.yaml

@@ -1,0 +1,1 @@
+cat ~/.local/state/holdpoint/holdpoint.db

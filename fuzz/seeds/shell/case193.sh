@@ -1,0 +1,1 @@
+holdpoint approve 3

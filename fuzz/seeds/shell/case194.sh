@@ -1,0 +1,1 @@
+holdpoint hook uninstall claude

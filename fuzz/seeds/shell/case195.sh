@@ -1,0 +1,1 @@
+holdpoint vault list

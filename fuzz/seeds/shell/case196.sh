@@ -1,0 +1,1 @@
+holdpoint check shell -- ls

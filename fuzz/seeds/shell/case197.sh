@@ -1,0 +1,1 @@
+HOLDPOINT_HOME=/tmp/x holdpoint check shell -- ls

@@ -1,0 +1,1 @@
+export HOLDPOINT_HOME=/tmp/x

@@ -1,0 +1,1 @@
+TMPDIR=/home/dev rm -rf $TMPDIR
