@@ -131,6 +131,29 @@ fn unwrap<'a>(name: &str, args: &'a [Arg]) -> Option<&'a [Arg]> {
         "flock" => (&["-w", "--timeout", "-E", "-c"], 1),
         "npx" | "bunx" | "pnpx" => (&["-p", "--package", "-c", "--call"], 0),
         "uvx" | "pipx" => (&["--from", "--python"], 0),
+        // `pnpm dlx pkg`, `yarn dlx pkg`, `npm exec -- pkg`, `bun x pkg`, `poetry run cmd`...
+        "pnpm" | "yarn" | "npm" | "bun" | "poetry" | "uv" | "pdm" | "bundle" | "pipenv" | "hatch" | "rye" | "mise"
+        | "asdf" => {
+            let runner = ["dlx", "exec", "x", "run"];
+            let first = args.iter().position(|a| !a.text.starts_with('-'))?;
+            let word = args.get(first)?.text.as_str();
+            let runs_programs = matches!(
+                (name, word),
+                ("pnpm" | "yarn", "dlx" | "exec")
+                    | ("npm", "exec" | "x")
+                    | ("bun", "x")
+                    | ("poetry" | "uv" | "pdm" | "pipenv" | "hatch" | "rye", "run")
+                    | ("bundle" | "mise" | "asdf", "exec")
+            );
+            if !runs_programs || !runner.contains(&word) {
+                return None;
+            }
+            let rest = args.get(first + 1..).unwrap_or_default();
+            let skip = rest.iter().take_while(|a| a.text.starts_with('-')).count();
+            return rest
+                .get(skip..)
+                .map(|r| if r.first().is_some_and(|a| a.text == "--") { r.get(1..).unwrap_or_default() } else { r });
+        }
         _ => return None,
     };
     let mut i = 0;

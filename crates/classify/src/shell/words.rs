@@ -9,6 +9,8 @@ use brush_parser::word::{
 
 /// Brace expansions beyond this many words are not expanded (the word stays as written).
 const MAX_BRACE_WORDS: usize = 64;
+/// Words with more `{` than this are not brace-expanded at all.
+const MAX_BRACES: usize = 4;
 
 /// One word after expansion.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,8 +48,17 @@ pub fn expand(raw: &str, env: &Env<'_>) -> Vec<Arg> {
         return vec![Arg { text: raw.to_owned(), literal: true, ..Arg::default() }];
     }
     let options = ParserOptions::default();
-    if !raw.contains('{') {
+    // Brace expansion needs a `,` or `..` inside braces.
+    if !raw.contains('{') || !(raw.contains(',') || raw.contains("..")) {
         return vec![expand_one(raw, env, &options)];
+    }
+    // brush-parser's brace grammar backtracks exponentially in the number of braces (found
+    // by the `shell` fuzz target): beyond a few, the word is left unexpanded and not literal.
+    if raw.matches('{').count() > MAX_BRACES {
+        let mut arg = expand_one(raw, env, &options);
+        arg.literal = false;
+        arg.unknown_vars.push("{...}".into());
+        return vec![arg];
     }
     let braced = match word::parse_brace_expansions(raw, &options) {
         Ok(Some(parts)) => brace_words(&parts).filter(|w| w.len() <= MAX_BRACE_WORDS),
@@ -288,6 +299,17 @@ mod tests {
         assert_eq!(words("${HOME}"), ["/home/u"]);
         assert_eq!(words("/{a,b}/c"), ["/a/c", "/b/c"]);
         assert_eq!(words("x{1..3}"), ["x1", "x2", "x3"]);
+    }
+
+    /// Found by the `shell` fuzz target: this took seconds in brace parsing.
+    #[test]
+    fn many_braces_are_not_expanded() {
+        let env = Env { home: "/home/u", cwd: "/w", tmp: "/tmp", overridden: &[], echoes: &no_echo };
+        let raw = format!("x{},a+", "{".repeat(40));
+        let args = expand(&raw, &env);
+        assert_eq!(args.len(), 1);
+        assert!(!args[0].literal);
+        assert_eq!(words("{a,b}{c,d}"), ["ac", "ad", "bc", "bd"]);
     }
 
     #[test]
