@@ -94,6 +94,10 @@ impl<'a> Walker<'a> {
             self.push(opaque(text, "commands nested deeper than Holdpoint follows", "shell-too-deep"));
             return;
         }
+        if nesting(text) > MAX_NESTING {
+            self.push(opaque(text, "parentheses or braces nested deeper than Holdpoint parses", "shell-too-deep"));
+            return;
+        }
         let mut parser = Parser::new(std::io::Cursor::new(text.as_bytes()), &ParserOptions::default());
         match parser.parse_program() {
             Ok(program) => program.complete_commands.iter().for_each(|c| self.list(c, depth)),
@@ -308,6 +312,29 @@ impl<'a> Walker<'a> {
         }
         self.push(e);
     }
+}
+
+/// Deeper nesting than this is not parsed: brush-parser's grammar backtracks exponentially
+/// on unbalanced `(` (found by the `shell` fuzz target), and no real command nests this deep.
+const MAX_NESTING: usize = 12;
+
+/// The deepest nesting of `(` and `{` outside single quotes.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut max, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    for c in text.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !quoted => escaped = true,
+            '\'' => quoted = !quoted,
+            '(' | '{' if !quoted => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | '}' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// A glob deletes what it matches: at a root-like directory, `*` means everything in it.
