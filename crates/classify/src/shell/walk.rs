@@ -98,12 +98,17 @@ impl<'a> Walker<'a> {
             self.push(opaque(text, "parentheses or braces nested deeper than Holdpoint parses", "shell-too-deep"));
             return;
         }
-        let mut parser = Parser::new(std::io::Cursor::new(text.as_bytes()), &ParserOptions::default());
-        match parser.parse_program() {
-            Ok(program) => program.complete_commands.iter().for_each(|c| self.list(c, depth)),
-            Err(e) => {
+        // brush-parser panics on some inputs (an fd number that overflows, found by the
+        // `shell` fuzz target): a panic there is input Holdpoint cannot read, not a crash.
+        let parsed = std::panic::catch_unwind(|| {
+            Parser::new(std::io::Cursor::new(text.as_bytes()), &ParserOptions::default()).parse_program()
+        });
+        match parsed {
+            Ok(Ok(program)) => program.complete_commands.iter().for_each(|c| self.list(c, depth)),
+            Ok(Err(e)) => {
                 self.push(opaque(text, &format!("the shell syntax could not be parsed: {e}"), "shell-unparsable"))
             }
+            Err(_) => self.push(opaque(text, "the shell parser failed on this input", "shell-unparsable")),
         }
     }
 

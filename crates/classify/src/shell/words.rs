@@ -60,8 +60,8 @@ pub fn expand(raw: &str, env: &Env<'_>) -> Vec<Arg> {
         arg.unknown_vars.push("{...}".into());
         return vec![arg];
     }
-    let braced = match word::parse_brace_expansions(raw, &options) {
-        Ok(Some(parts)) => brace_words(&parts).filter(|w| w.len() <= MAX_BRACE_WORDS),
+    let braced = match std::panic::catch_unwind(|| word::parse_brace_expansions(raw, &options)) {
+        Ok(Ok(Some(parts))) => brace_words(&parts).filter(|w| w.len() <= MAX_BRACE_WORDS),
         _ => None,
     };
     match braced {
@@ -76,9 +76,10 @@ fn expand_one(raw: &str, env: &Env<'_>, options: &ParserOptions) -> Arg {
     let normalized: String =
         raw.chars().map(|c| if matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}') { '-' } else { c }).collect();
     let raw = normalized.as_str();
-    match word::parse(raw, options) {
-        Ok(pieces) => pieces.iter().for_each(|p| piece(&p.piece, false, env, &mut arg)),
-        Err(_) => {
+    // A panic in the word parser is a word Holdpoint cannot read.
+    match std::panic::catch_unwind(|| word::parse(raw, options)) {
+        Ok(Ok(pieces)) => pieces.iter().for_each(|p| piece(&p.piece, false, env, &mut arg)),
+        _ => {
             arg.text = raw.to_owned();
             arg.literal = false;
         }
