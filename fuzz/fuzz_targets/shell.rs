@@ -10,8 +10,13 @@ use holdpoint_policy::{Engine, Profile};
 use libfuzzer_sys::fuzz_target;
 
 static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
+static QUIET_PANICS: OnceLock<()> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
+    // The classifier catches brush-parser's own panics and holds such input; libfuzzer-sys's
+    // panic hook would abort on those caught panics too. A panic that escapes the classifier
+    // still aborts: libfuzzer-sys catches it around this closure.
+    QUIET_PANICS.get_or_init(|| std::panic::set_hook(Box::new(|_| {})));
     let Ok(command) = std::str::from_utf8(data) else { return };
     let ctx = Context {
         cwd: "/home/dev/project".into(),

@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use holdpoint_classify::{Context, FileOp, WorkspaceFacts};
 
+use crate::engines::Engines;
 use crate::facts::{self, FsFacts};
-use crate::home::{Engines, Home, resolve_dir, workspace_of};
+use crate::home::{Home, resolve_dir, workspace_of};
 
 /// One thing to decide, as given on the command line or on a batch line.
 #[derive(Deserialize)]
@@ -200,8 +201,7 @@ pub fn answer(engines: &mut Engines, home: &Home, req: Request) -> Answer {
 }
 
 fn decide(engines: &mut Engines, id: Option<Value>, action: &Action) -> Answer {
-    let engine = engines.for_workspace(std::path::Path::new(&action.actor.workspace));
-    Answer::decided(id, action, &engine.decide(action))
+    Answer::decided(id, action, &engines.decide(action))
 }
 
 /// The command-line input after `--`: structured channels take JSON, or a short form
@@ -292,7 +292,7 @@ pub fn human(a: &Answer) -> String {
 /// `explain`: the facts, each effect's deciding policies, and the verdict, in words.
 pub fn explain(engines: &mut Engines, home: &Home, req: Request) -> Result<String, String> {
     let action = action_of(engines, home, &req)?;
-    let engine = engines.for_workspace(std::path::Path::new(&action.actor.workspace));
+    let engine = engines.for_workspace(std::path::Path::new(&action.actor.workspace))?;
     let d = engine.decide(&action);
     let mut s = format!("{} action in workspace {}\n", action.channel, action.actor.workspace);
     s.push_str(&format!("input:  {}\n", action.input));

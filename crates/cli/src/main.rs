@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod engines;
 mod facts;
 mod home;
 mod hook;
@@ -16,7 +17,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::Request;
-use crate::home::{Engines, Home};
+use crate::engines::Engines;
+use crate::home::Home;
 
 #[derive(Parser)]
 #[command(

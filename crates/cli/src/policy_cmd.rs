@@ -8,7 +8,8 @@ use holdpoint_policy::project::{self, Project};
 use holdpoint_policy::{Engine, GUARDED, PolicyFile, Profile, STRICT};
 use serde_json::json;
 
-use crate::home::{Engines, Home, resolve_dir, workspace_of};
+use crate::engines::Engines;
+use crate::home::{Home, resolve_dir, workspace_of};
 
 pub fn show(home: &Home, json: bool) -> Result<u8> {
     let config = home.load_config()?;
@@ -44,7 +45,7 @@ pub fn validate(home: &Home, path: Option<&Path>) -> Result<u8> {
         if project.exists() {
             validate_project(home, &project)?;
         }
-        let _ = engines.for_workspace(&workspace);
+        engines.for_workspace(&workspace).map_err(anyhow::Error::msg)?;
         return Ok(0);
     };
     let name = path.display().to_string();

@@ -94,6 +94,12 @@ impl<'a> Walker<'a> {
             self.push(opaque(text, "commands nested deeper than Holdpoint follows", "shell-too-deep"));
             return;
         }
+        // Control characters (a carriage return in a here-document delimiter made the parser
+        // spin, found by the `shell` fuzz target) have no place in a command an agent means.
+        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            self.push(opaque(text, "the command holds control characters", "shell-control-characters"));
+            return;
+        }
         if nesting(text) > MAX_NESTING {
             self.push(opaque(text, "parentheses or braces nested deeper than Holdpoint parses", "shell-too-deep"));
             return;

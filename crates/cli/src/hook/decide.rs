@@ -1,8 +1,6 @@
 //! Deciding a hook call: each operation becomes a `check::Request`, is classified and meets
 //! the policy; the strictest verdict answers the call.
 
-use std::path::Path;
-
 use holdpoint_core::{Denial, Verdict};
 use holdpoint_policy::config::HoldPrompt;
 use holdpoint_policy::{Decision, Mode};
@@ -10,7 +8,8 @@ use serde_json::json;
 
 use super::wire::{Agent, Call, Op, Outcome, Work};
 use crate::check::{self, Request};
-use crate::home::{Engines, Home};
+use crate::engines::Engines;
+use crate::home::Home;
 
 /// The answer to one hook payload. Every failure is a deny that says what went wrong.
 pub fn answer(agent: Agent, payload: &[u8]) -> Outcome {
@@ -18,7 +17,9 @@ pub fn answer(agent: Agent, payload: &[u8]) -> Outcome {
         Ok(call) => call,
         Err(reason) => return deny(&Denial::BadInput { reason }),
     };
-    let loaded = Home::locate().and_then(|home| Engines::load(&home).map(|engines| (home, engines)));
+    let loaded = Home::locate().and_then(|home| {
+        Engines::load_lazy(&home).map(|engines| (engines.with_cache(&home), home)).map(|(e, h)| (h, e))
+    });
     let (home, mut engines) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return deny(&Denial::Config { reason: format!("{e:#}") }),
@@ -51,7 +52,7 @@ fn decide_ops(agent: Agent, call: &Call, ops: &[Op], home: &Home, engines: &mut 
             }
         };
         action.actor.session.clone_from(&call.session);
-        let decision = engines.for_workspace(Path::new(&action.actor.workspace)).decide(&action);
+        let decision = engines.decide(&action);
         count(&mut tally, &decision);
     }
     let ask = engines.config().hold_prompt == HoldPrompt::Agent && call.interactive;
