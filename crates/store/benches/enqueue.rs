@@ -1,0 +1,86 @@
+//! What a held action and a logged decision cost on SQLite: one hold enqueued (a transaction
+//! with its audit record and a signed head), and one audit record appended. After divan's
+//! table, prints p50/p99 latencies over 2,000 sequential calls of each.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use holdpoint_core::{ActionDigest, Channel, Obligations, VerdictKind};
+use holdpoint_store::{AuditEntry, NewHold, Store};
+
+static N: AtomicU64 = AtomicU64::new(0);
+
+fn main() {
+    divan::main();
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--list" || a == "--test") {
+        percentiles();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn hold() -> NewHold {
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let input = format!("rm -rf /data/{n}");
+    NewHold {
+        digest: ActionDigest::of(Channel::Shell, "/w", "", &input),
+        channel: Channel::Shell,
+        summary: input.clone(),
+        reason: "deletes a tree".into(),
+        action_json: format!(r#"{{"channel":"shell","input":"{input}"}}"#),
+        obligations: Obligations { approvers: 1, delay_secs: 0, ttl_secs: 3600, soft_delete: false },
+    }
+}
+
+fn allow() -> AuditEntry {
+    AuditEntry {
+        digest: Some(ActionDigest::of(Channel::Shell, "/w", "", "ls")),
+        channel: Some(Channel::Shell),
+        verdict: Some(VerdictKind::Allow),
+        detail: serde_json::json!({"reasons": ["reads are allowed"]}),
+        ..AuditEntry::default()
+    }
+}
+
+#[divan::bench(sample_count = 200)]
+fn enqueue(bencher: divan::Bencher) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    bencher.bench_local(|| rt.block_on(store.enqueue(hold(), 1000)).unwrap());
+}
+
+#[divan::bench(sample_count = 200)]
+fn audit_append(bencher: divan::Bencher) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    bencher.bench_local(|| rt.block_on(store.audit_decision(allow(), 1000)).unwrap());
+}
+
+fn percentiles() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    let report = |name: &str, f: &mut dyn FnMut()| {
+        let mut times: Vec<Duration> = (0..2000)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!("{name:<14} p50 {:>10.1?}   p99 {:>10.1?}   max {:>10.1?}", times[1000], times[1980], times[1999]);
+    };
+    report("enqueue", &mut || {
+        rt.block_on(store.enqueue(hold(), 1000)).unwrap();
+    });
+    report("audit_append", &mut || {
+        rt.block_on(store.audit_decision(allow(), 1000)).unwrap();
+    });
+}

@@ -1,0 +1,452 @@
+//! The audit log: a hash chain of versioned JSON records, a signed head, signed checkpoints,
+//! verification and export.
+//!
+//! A record is canonical JSON (keys sorted, compact):
+//! `{"v":1,"seq":N,"time":T,"kind":"...","hold_id"?,"digest"?,"channel"?,"verdict"?,"detail":{...},"prev":"sha256:<hex>"}`
+//! where `prev` is the SHA-256 of the previous record's canonical JSON (64 zeros before the
+//! first). The audit key signs the head (last seq and hash) in every write transaction, and a
+//! checkpoint (seq, hash, time) every N records and on [`Store::checkpoint`].
+
+use ed25519_dalek::VerifyingKey;
+use holdpoint_core::{ActionDigest, Channel, VerdictKind, canonical_json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::keys::{hex, netstrings, sign_hex, verify_hex};
+use crate::store::{Head, Store, Tx, col_str, col_u64, head_message, to_db};
+use crate::{Error, HoldId};
+
+/// The `prev` of the first record.
+pub(crate) const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A decision to log that is not a hold transition: hooks and proxies log allows and denies
+/// (and holds, with their hold id) through [`Store::audit_decision`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditEntry {
+    /// The hold the decision created or used, if any.
+    pub hold_id: Option<HoldId>,
+    /// The action's digest.
+    pub digest: Option<ActionDigest>,
+    /// The channel the action came through.
+    pub channel: Option<Channel>,
+    /// The verdict given.
+    pub verdict: Option<VerdictKind>,
+    /// Anything else worth keeping (reasons, policy ids, agent); a non-object is kept under
+    /// `"value"`. Never put a secret here.
+    pub detail: Value,
+}
+
+/// Where an export starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFrom {
+    /// Records with this seq or later (`Seq(1)` is everything).
+    Seq(u64),
+    /// Records with this time (unix seconds) or later.
+    Time(u64),
+}
+
+/// What kind of damage verification found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Records are absent: deleted from the middle or the end.
+    Missing,
+    /// A record is not a readable version-1 record.
+    Malformed,
+    /// A record sits at another seq than its own: records were reordered or renumbered.
+    Moved,
+    /// A record's content was changed after it was written.
+    Edited,
+    /// A record that Holdpoint did not write was added.
+    Inserted,
+    /// A record does not link to the one before it, and which of them is wrong is unclear.
+    BrokenLink,
+    /// The chain no longer matches a checkpoint that the audit key signed.
+    CheckpointMismatch,
+    /// A checkpoint's signature does not verify with the audit key.
+    BadCheckpoint,
+    /// The signed head (last seq and hash) does not verify with the audit key.
+    BadHead,
+}
+
+/// One finding of [`Store::verify`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditProblem {
+    /// The first seq this finding makes untrustworthy.
+    pub seq: u64,
+    /// What kind of damage.
+    pub kind: ProblemKind,
+    /// What was found, in plain words.
+    pub detail: String,
+}
+
+/// The result of [`Store::verify`]: what was checked and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Records read.
+    pub records: u64,
+    /// The last seq according to the signed head.
+    pub head_seq: u64,
+    /// Checkpoints whose signature verified.
+    pub checkpoints: u64,
+    /// Everything found; empty when the log is intact. The chain is checked up to its first
+    /// break only, since nothing after a break can be trusted.
+    pub problems: Vec<AuditProblem>,
+}
+
+impl VerifyReport {
+    /// Whether nothing was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The first bad seq: the smallest seq any finding makes untrustworthy.
+    pub fn first_bad(&self) -> Option<u64> {
+        self.problems.iter().map(|p| p.seq).min()
+    }
+
+    /// The finding that names [`VerifyReport::first_bad`].
+    pub fn first_problem(&self) -> Option<&AuditProblem> {
+        self.problems.iter().min_by_key(|p| p.seq)
+    }
+}
+
+/// One record about to be appended (inside a transaction).
+pub(crate) struct Record<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) hold: Option<HoldId>,
+    pub(crate) digest: Option<&'a ActionDigest>,
+    pub(crate) channel: Option<Channel>,
+    pub(crate) verdict: Option<&'a str>,
+    pub(crate) detail: Value,
+}
+
+impl Store {
+    /// Appends one record to the chain inside `tx`; returns its seq.
+    pub(crate) async fn append(
+        &self,
+        tx: &mut Tx,
+        head: &mut Head<'_>,
+        record: Record<'_>,
+        time: u64,
+    ) -> Result<u64, Error> {
+        let seq = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
+        let mut obj = Map::new();
+        obj.insert("v".into(), Value::from(1));
+        obj.insert("seq".into(), Value::from(seq));
+        obj.insert("time".into(), Value::from(time));
+        obj.insert("kind".into(), Value::from(record.kind));
+        if let Some(id) = record.hold {
+            obj.insert("hold_id".into(), Value::from(id.get()));
+        }
+        if let Some(d) = record.digest {
+            obj.insert("digest".into(), Value::from(d.to_string()));
+        }
+        if let Some(c) = record.channel {
+            obj.insert("channel".into(), Value::from(c.as_str()));
+        }
+        if let Some(v) = record.verdict {
+            obj.insert("verdict".into(), Value::from(v));
+        }
+        let detail = match record.detail {
+            Value::Object(map) => Value::Object(map),
+            Value::Null => Value::Object(Map::new()),
+            other => Value::Object(Map::from_iter([("value".to_owned(), other)])),
+        };
+        obj.insert("detail".into(), detail);
+        obj.insert("prev".into(), Value::from(head.hash.as_str()));
+        let text = canonical_json(&Value::Object(obj));
+        let hash = record_hash(&text);
+        sqlx::query("INSERT INTO audit (seq, time, kind, hold_id, record, hash) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(to_db(seq)?)
+            .bind(to_db(time)?)
+            .bind(record.kind)
+            .bind(record.hold.map(|h| to_db(h.get())).transpose()?)
+            .bind(text)
+            .bind(hash.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(Error::db)?;
+        head.seq = seq;
+        head.hash = hash;
+        head.dirty = true;
+        if seq % self.checkpoint_every == 0 {
+            self.write_checkpoint(tx, head, time).await?;
+        }
+        Ok(seq)
+    }
+
+    async fn write_checkpoint(&self, tx: &mut Tx, head: &Head<'_>, time: u64) -> Result<(), Error> {
+        let signature = sign_hex(&self.inner.audit_key, &checkpoint_message(head.seq, &head.hash, time));
+        sqlx::query("INSERT INTO audit_checkpoints (seq, hash, time, signature) VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING")
+            .bind(to_db(head.seq)?)
+            .bind(head.hash.as_str())
+            .bind(to_db(time)?)
+            .bind(signature)
+            .execute(&mut **tx)
+            .await
+            .map_err(Error::db)?;
+        Ok(())
+    }
+
+    /// Logs a decision that is not a hold transition (an allow, a deny, a hold answered);
+    /// returns the record's seq.
+    pub async fn audit_decision(&self, entry: AuditEntry, now: u64) -> Result<u64, Error> {
+        let (mut tx, mut head) = self.begin().await?;
+        let record = Record {
+            kind: "decision",
+            hold: entry.hold_id,
+            digest: entry.digest.as_ref(),
+            channel: entry.channel,
+            verdict: entry.verdict.map(VerdictKind::as_str),
+            detail: entry.detail,
+        };
+        let seq = self.append(&mut tx, &mut head, record, now).await?;
+        self.commit(tx, head).await?;
+        Ok(seq)
+    }
+
+    /// Writes a signed checkpoint of the current head (call it at shutdown); returns its seq,
+    /// or `None` when the log is empty. Idempotent.
+    pub async fn checkpoint(&self, now: u64) -> Result<Option<u64>, Error> {
+        let (mut tx, head) = self.begin().await?;
+        if head.seq == 0 {
+            return Ok(None);
+        }
+        self.write_checkpoint(&mut tx, &head, now).await?;
+        let seq = head.seq;
+        self.commit(tx, head).await?;
+        Ok(Some(seq))
+    }
+
+    /// The records from `from` on, as JSON lines (one canonical JSON object each), in order.
+    pub async fn export(&self, from: ExportFrom) -> Result<Vec<String>, Error> {
+        let (sql, n) = match from {
+            ExportFrom::Seq(n) => ("SELECT record FROM audit WHERE seq >= $1 ORDER BY seq", n),
+            ExportFrom::Time(t) => ("SELECT record FROM audit WHERE time >= $1 ORDER BY seq", t),
+        };
+        let n = to_db(n.min(i64::MAX as u64))?;
+        let rows = sqlx::query(sql).bind(n).fetch_all(&self.inner.pool).await.map_err(Error::db)?;
+        rows.iter().map(|r| col_str(r, 0)).collect()
+    }
+
+    /// Checks the whole log: the chain, the signed head and every checkpoint. Tampering is
+    /// reported in the [`VerifyReport`] (with the first bad seq), not as an `Err`; `Err` means
+    /// the log could not be read at all.
+    pub async fn verify(&self) -> Result<VerifyReport, Error> {
+        let pool = &self.inner.pool;
+        let rows =
+            sqlx::query("SELECT seq, record, hash FROM audit ORDER BY seq").fetch_all(pool).await.map_err(Error::db)?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let seq = sqlx::Row::try_get::<i64, _>(r, 0).map_err(|e| Error::BadData(e.to_string()))?;
+                Ok(Stored { seq, record: col_str(r, 1)?, hash: col_str(r, 2)? })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let head_row = sqlx::query("SELECT audit_seq, audit_hash, signature FROM store_head WHERE id = 1")
+            .fetch_one(pool)
+            .await
+            .map_err(Error::db)?;
+        let head =
+            SignedHead { seq: col_u64(&head_row, 0)?, hash: col_str(&head_row, 1)?, signature: col_str(&head_row, 2)? };
+        let cps = sqlx::query("SELECT seq, hash, time, signature FROM audit_checkpoints ORDER BY seq")
+            .fetch_all(pool)
+            .await
+            .map_err(Error::db)?;
+        let checkpoints = cps
+            .iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    seq: col_u64(r, 0)?,
+                    hash: col_str(r, 1)?,
+                    time: col_u64(r, 2)?,
+                    signature: col_str(r, 3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(check(&rows, &head, &checkpoints, &self.inner.audit_public))
+    }
+}
+
+/// SHA-256 of a record's canonical text, as `sha256:<hex>`.
+pub(crate) fn record_hash(canonical: &str) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(canonical.as_bytes())))
+}
+
+fn checkpoint_message(seq: u64, hash: &str, time: u64) -> Vec<u8> {
+    netstrings(&["holdpoint.audit.checkpoint.v1", &seq.to_string(), hash, &time.to_string()])
+}
+
+struct Stored {
+    seq: i64,
+    record: String,
+    hash: String,
+}
+
+struct SignedHead {
+    seq: u64,
+    hash: String,
+    signature: String,
+}
+
+struct Checkpoint {
+    seq: u64,
+    hash: String,
+    time: u64,
+    signature: String,
+}
+
+/// A record's fields that the chain needs, or why it has none.
+struct Parsed {
+    seq: Option<u64>,
+    prev: String,
+    hash: String,
+}
+
+fn parse(text: &str) -> Result<Parsed, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if value.get("v").and_then(Value::as_u64) != Some(1) {
+        return Err("not a version-1 record".into());
+    }
+    let prev = value.get("prev").and_then(Value::as_str).ok_or("no prev hash")?.to_owned();
+    Ok(Parsed { seq: value.get("seq").and_then(Value::as_u64), prev, hash: record_hash(&canonical_json(&value)) })
+}
+
+fn problem(seq: u64, kind: ProblemKind, detail: String) -> AuditProblem {
+    AuditProblem { seq, kind, detail }
+}
+
+/// The whole check, on data already read.
+fn check(rows: &[Stored], head: &SignedHead, checkpoints: &[Checkpoint], key: &VerifyingKey) -> VerifyReport {
+    let mut problems = Vec::new();
+    let (chain, hashes) = check_chain(rows, head);
+    let chain_ok = chain.is_none();
+    problems.extend(chain);
+    let verified = hashes.len() as u64;
+    let mut good_checkpoints = 0;
+    let mut last_matching = 0;
+    for cp in checkpoints {
+        if !verify_hex(key, &checkpoint_message(cp.seq, &cp.hash, cp.time), &cp.signature) {
+            let detail = format!("the checkpoint at seq {} has a signature the audit key did not make", cp.seq);
+            problems.push(problem(cp.seq, ProblemKind::BadCheckpoint, detail));
+            continue;
+        }
+        good_checkpoints += 1;
+        match cp.seq.checked_sub(1).and_then(|i| hashes.get(usize::try_from(i).ok()?)) {
+            Some(hash) if *hash == cp.hash => last_matching = cp.seq,
+            Some(_) => {
+                let detail = format!(
+                    "records {} to {} were rewritten: the chain no longer matches the checkpoint signed at seq {}",
+                    last_matching + 1,
+                    cp.seq,
+                    cp.seq
+                );
+                problems.push(problem(last_matching + 1, ProblemKind::CheckpointMismatch, detail));
+            }
+            None if chain_ok && cp.seq > verified => {
+                let detail = format!("a checkpoint was signed at seq {} but the log ends at seq {verified}", cp.seq);
+                problems.push(problem(verified + 1, ProblemKind::Missing, detail));
+            }
+            None => {}
+        }
+    }
+    if chain_ok {
+        problems.extend(check_head(head, &hashes, key, last_matching));
+    }
+    VerifyReport { records: rows.len() as u64, head_seq: head.seq, checkpoints: good_checkpoints, problems }
+}
+
+/// Walks the chain to its first break; returns the break and the hashes verified before it.
+fn check_chain(rows: &[Stored], head: &SignedHead) -> (Option<AuditProblem>, Vec<String>) {
+    let mut hashes: Vec<String> = Vec::with_capacity(rows.len());
+    let mut prev_hash = GENESIS.to_owned();
+    let mut prev_prev: Option<String> = None;
+    for (i, row) in rows.iter().enumerate() {
+        let expected = hashes.len() as u64 + 1;
+        if row.seq != i64::try_from(expected).unwrap_or(i64::MAX) {
+            let p = if row.seq > 0 && (row.seq as u64) > expected {
+                let detail = format!("records {expected} to {} are missing: they were deleted", row.seq - 1);
+                problem(expected, ProblemKind::Missing, detail)
+            } else {
+                problem(expected, ProblemKind::Malformed, format!("a record is stored under seq {}", row.seq))
+            };
+            return (Some(p), hashes);
+        }
+        let parsed = match parse(&row.record) {
+            Ok(p) => p,
+            Err(why) => {
+                return (Some(problem(expected, ProblemKind::Malformed, format!("record {expected}: {why}"))), hashes);
+            }
+        };
+        if parsed.prev != prev_hash && expected > 1 && prev_prev.as_deref() == Some(parsed.prev.as_str()) {
+            let bad = expected - 1;
+            let detail = format!("record {bad} was inserted: record {expected} links past it to the record before");
+            return (Some(problem(bad, ProblemKind::Inserted, detail)), hashes);
+        }
+        if parsed.seq != Some(expected) {
+            let own = parsed.seq.map_or_else(|| "no seq".to_owned(), |s| format!("seq {s}"));
+            let detail = format!("the record stored as seq {expected} has {own}: records were reordered or renumbered");
+            return (Some(problem(expected, ProblemKind::Moved, detail)), hashes);
+        }
+        if parsed.hash != row.hash {
+            let detail =
+                format!("record {expected} was edited: its content no longer matches the hash written with it");
+            return (Some(problem(expected, ProblemKind::Edited, detail)), hashes);
+        }
+        if parsed.prev != prev_hash {
+            return (Some(broken_link(rows, i, &parsed.hash, head, expected)), hashes);
+        }
+        prev_prev = Some(parsed.prev);
+        prev_hash = parsed.hash.clone();
+        hashes.push(parsed.hash);
+    }
+    (None, hashes)
+}
+
+/// Record `expected` does not link to the one before: if it still links to its successor (or
+/// the head), the one before was rewritten together with its stored hash.
+fn broken_link(rows: &[Stored], i: usize, hash: &str, head: &SignedHead, expected: u64) -> AuditProblem {
+    let next_links = match rows.get(i + 1) {
+        Some(next) => parse(&next.record).is_ok_and(|p| p.prev == hash),
+        None => head.hash == hash,
+    };
+    if next_links && expected > 1 {
+        let bad = expected - 1;
+        let detail = format!("record {bad} was edited (its stored hash too): record {expected} links to other content");
+        problem(bad, ProblemKind::Edited, detail)
+    } else {
+        let detail =
+            format!("record {expected} does not link to record {}: a record was edited or inserted", expected - 1);
+        problem(expected, ProblemKind::BrokenLink, detail)
+    }
+}
+
+/// The signed head must verify and name the last record.
+fn check_head(head: &SignedHead, hashes: &[String], key: &VerifyingKey, last_checkpoint: u64) -> Option<AuditProblem> {
+    let last = hashes.len() as u64;
+    let last_hash = hashes.last().map_or(GENESIS, String::as_str);
+    if !verify_hex(key, &head_message(head.seq, &head.hash), &head.signature) {
+        let first = (last_checkpoint + 1).min(last.max(1));
+        let detail = format!(
+            "the signed head (seq {}) does not verify with the audit key: records after checkpoint {last_checkpoint} cannot be vouched for",
+            head.seq
+        );
+        return Some(problem(first, ProblemKind::BadHead, detail));
+    }
+    if head.seq < last {
+        let detail =
+            format!("records {} to {last} come after the signed head {}: they were inserted", head.seq + 1, head.seq);
+        return Some(problem(head.seq + 1, ProblemKind::Inserted, detail));
+    }
+    if head.seq > last {
+        let detail = format!("records {} to {} are missing: they were deleted from the end", last + 1, head.seq);
+        return Some(problem(last + 1, ProblemKind::Missing, detail));
+    }
+    if head.hash != last_hash {
+        let detail = format!("record {last} was edited (its stored hash too): it no longer matches the signed head");
+        return Some(problem(last.max(1), ProblemKind::Edited, detail));
+    }
+    None
+}

@@ -1,0 +1,465 @@
+//! Opening a store (SQLite or PostgreSQL), its schema, the audit key file, and the write
+//! transaction every state change goes through.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::audit::GENESIS;
+use crate::error::is_corruption;
+use crate::keys::{hex, netstrings, random_seed, sign_hex, unhex};
+
+/// The schema version this build writes and reads.
+const SCHEMA_VERSION: u64 = 1;
+/// The schema, as plain SQL both backends accept.
+const SCHEMA: &str = include_str!("schema.sql");
+/// The database file in the state directory.
+pub const DB_FILE: &str = "holdpoint.db";
+/// The audit key file in the state directory.
+pub const AUDIT_KEY_FILE: &str = "audit.key";
+/// Records between two automatic checkpoints, unless changed with `with_checkpoint_every`.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 100;
+
+/// An open Holdpoint store: holds, approvers and the audit log, in SQLite or PostgreSQL.
+///
+/// Cheap to clone; clones share one connection pool. Every method that changes anything runs
+/// in one transaction that also appends its audit record(s), and writes are serialised on both
+/// backends (SQLite `BEGIN IMMEDIATE`, PostgreSQL a row lock on the store's head row).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) checkpoint_every: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .field("checkpoint_every", &self.checkpoint_every)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) audit_key: SigningKey,
+    pub(crate) audit_public: VerifyingKey,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An open write transaction, holding the store's write lock.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The store's head row as read (and changed) inside one write transaction, with this
+/// process's write lock (SQLite) held until it is dropped.
+pub(crate) struct Head<'a> {
+    pub(crate) next_hold: u64,
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
+    pub(crate) dirty: bool,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl Store {
+    /// Opens (or, on first use, creates) the SQLite store `holdpoint.db` in `state_dir`, with
+    /// the audit key `audit.key` beside it (created with mode 0600 on first open).
+    ///
+    /// A file that is not a readable SQLite database, or a database without Holdpoint's
+    /// tables, is an error and is never recreated; so is an emptied or deleted database whose
+    /// audit key is still there.
+    pub async fn open_sqlite(state_dir: &Path) -> Result<Store, Error> {
+        make_state_dir(state_dir)?;
+        let file = state_dir.join(DB_FILE);
+        let place = file.display().to_string();
+        let path = file.to_str().ok_or_else(|| Error::Open {
+            place: place.clone(),
+            detail: "the path is not valid UTF-8; choose a state directory with a UTF-8 path".into(),
+        })?;
+        let url = format!("sqlite://{}?mode=rwc", encode_path(path));
+        let options = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await }));
+        Self::open_url(options, &url, Backend::Sqlite, &place, state_dir).await
+    }
+
+    /// Opens (or, on first use, initialises) the store in a PostgreSQL database, e.g.
+    /// `postgres://holdpoint@db.internal/holdpoint`. The audit key lives in `state_dir`;
+    /// every replica sharing the database needs the same `audit.key` (copy it from the first).
+    pub async fn open_postgres(url: &str, state_dir: &Path) -> Result<Store, Error> {
+        make_state_dir(state_dir)?;
+        let options = AnyPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(60));
+        Self::open_url(options, url, Backend::Postgres, &redact_url(url), state_dir).await
+    }
+
+    /// Writes a signed audit checkpoint every `n` records (at least 1) instead of every 100.
+    #[must_use]
+    pub fn with_checkpoint_every(mut self, n: u64) -> Store {
+        self.checkpoint_every = n.max(1);
+        self
+    }
+
+    /// Closes the connection pool, waiting for connections in use to be returned.
+    /// Call [`Store::checkpoint`] first at shutdown.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// Checks (and on first use initialises) the database over one connection, so that
+    /// errors surface at once instead of as pool retries, then opens the pool.
+    async fn open_url(
+        options: AnyPoolOptions,
+        url: &str,
+        backend: Backend,
+        place: &str,
+        state_dir: &Path,
+    ) -> Result<Store, Error> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let key_path = state_dir.join(AUDIT_KEY_FILE);
+        let mut conn = AnyConnection::connect(url).await.map_err(|e| open_error(&e, place))?;
+        let checked = prepare(&mut conn, backend, &key_path, place).await;
+        let _ = conn.close().await;
+        let (created_key, version, public) = checked?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
+        }
+        let audit_key = match created_key {
+            Some(k) => k,
+            None => load_key(&key_path)?.ok_or_else(|| Error::AuditKey {
+                path: key_path.display().to_string(),
+                detail: "missing, but this store was created with an audit key. Restore audit.key from a backup \
+                         (for a shared PostgreSQL store, copy it from the first replica's state directory)"
+                    .into(),
+            })?,
+        };
+        let audit_public = audit_key.verifying_key();
+        if hex(audit_public.as_bytes()) != public {
+            return Err(Error::AuditKey {
+                path: key_path.display().to_string(),
+                detail: "is not the key this store was created with; restore the right audit.key".into(),
+            });
+        }
+        let pool = options.connect_lazy(url).map_err(|e| open_error(&e, place))?;
+        let inner = Inner { pool, backend, audit_key, audit_public, write_lock: tokio::sync::Mutex::new(()) };
+        Ok(Store { inner: Arc::new(inner), checkpoint_every: DEFAULT_CHECKPOINT_EVERY })
+    }
+
+    /// Starts a write transaction and locks the head row.
+    pub(crate) async fn begin(&self) -> Result<(Tx, Head<'_>), Error> {
+        // Writers of one process queue here rather than in SQLite's sleeping busy handler.
+        let guard = match self.inner.backend {
+            Backend::Sqlite => Some(self.inner.write_lock.lock().await),
+            Backend::Postgres => None,
+        };
+        let pool = &self.inner.pool;
+        let (mut tx, lock) = match self.inner.backend {
+            Backend::Sqlite => (pool.begin_with("BEGIN IMMEDIATE").await.map_err(Error::db)?, ""),
+            Backend::Postgres => (pool.begin().await.map_err(Error::db)?, " FOR UPDATE"),
+        };
+        let sql = format!("SELECT next_hold, audit_seq, audit_hash FROM store_head WHERE id = 1{lock}");
+        let row = sqlx::query(&sql).fetch_one(&mut *tx).await.map_err(Error::db)?;
+        let head = Head {
+            next_hold: col_u64(&row, 0)?,
+            seq: col_u64(&row, 1)?,
+            hash: col_str(&row, 2)?,
+            dirty: false,
+            _guard: guard,
+        };
+        Ok((tx, head))
+    }
+
+    /// Writes the (signed) head if it changed, and commits.
+    pub(crate) async fn commit(&self, mut tx: Tx, head: Head<'_>) -> Result<(), Error> {
+        if head.dirty {
+            let signature = sign_hex(&self.inner.audit_key, &head_message(head.seq, &head.hash));
+            sqlx::query(
+                "UPDATE store_head SET next_hold = $1, audit_seq = $2, audit_hash = $3, signature = $4 WHERE id = 1",
+            )
+            .bind(to_db(head.next_hold)?)
+            .bind(to_db(head.seq)?)
+            .bind(head.hash.as_str())
+            .bind(signature)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db)?;
+        }
+        tx.commit().await.map_err(Error::db)
+    }
+}
+
+/// What the audit key signs for the head: the last record's seq and hash.
+pub(crate) fn head_message(seq: u64, hash: &str) -> Vec<u8> {
+    netstrings(&["holdpoint.audit.head.v1", &seq.to_string(), hash])
+}
+
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("PRAGMA busy_timeout = 60000").execute(&mut *conn).await?;
+    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Checks the database, initialising it when it has no tables at all. Returns the audit key
+/// if it was created (or adopted) now, the schema version and the registered audit key.
+async fn prepare(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    key_path: &Path,
+    place: &str,
+) -> Result<(Option<SigningKey>, u64, String), Error> {
+    let fail = |e: sqlx::Error| open_error(&e, place);
+    if backend == Backend::Sqlite {
+        sqlite_pragmas(conn).await.map_err(fail)?;
+        sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&mut *conn).await.map_err(fail)?;
+    }
+    let (ours, _) = table_counts(conn, backend).await.map_err(fail)?;
+    let key = if ours { None } else { initialise(conn, backend, key_path, place).await? };
+    let (version, public) = read_meta(conn).await.map_err(fail)?;
+    Ok((key, version, public))
+}
+
+fn open_error(err: &sqlx::Error, place: &str) -> Error {
+    if is_corruption(err) {
+        Error::Corrupt { place: place.to_owned(), detail: err.to_string() }
+    } else {
+        Error::Open { place: place.to_owned(), detail: err.to_string() }
+    }
+}
+
+/// Whether Holdpoint's meta table exists, and how many other tables there are.
+async fn table_counts(conn: &mut AnyConnection, backend: Backend) -> Result<(bool, i64), sqlx::Error> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*), SUM(CASE WHEN name = 'holdpoint_meta' THEN 1 ELSE 0 END) \
+             FROM sqlite_master WHERE type = 'table'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN table_name = 'holdpoint_meta' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM information_schema.tables WHERE table_schema = current_schema()"
+        }
+    };
+    let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
+    let all: i64 = row.try_get(0)?;
+    let ours: Option<i64> = row.try_get(1)?;
+    let ours = ours.unwrap_or(0) > 0;
+    Ok((ours, all - i64::from(ours)))
+}
+
+/// Creates the schema, under the write lock, unless another process did so first. The audit
+/// key is created inside the lock too, so an audit key beside an empty SQLite database means
+/// the database was deleted or emptied: that is refused, never silently recreated.
+async fn initialise(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    key_path: &Path,
+    place: &str,
+) -> Result<Option<SigningKey>, Error> {
+    let fail = |e: sqlx::Error| open_error(&e, place);
+    let mut tx = match backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?,
+        Backend::Postgres => {
+            let mut tx = conn.begin().await.map_err(fail)?;
+            // Two replicas initialising one empty database at once take turns.
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(4851234)) AS l")
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tx
+        }
+    };
+    let (ours, others) = table_counts(&mut tx, backend).await.map_err(fail)?;
+    if ours {
+        return Ok(None);
+    }
+    if others > 0 {
+        return Err(Error::NotAStore { place: place.to_owned() });
+    }
+    if key_path.exists() && backend == Backend::Sqlite {
+        return Err(Error::StoreMissing { place: place.to_owned(), key: key_path.display().to_string() });
+    }
+    let key = load_or_create_key(key_path)?;
+    for statement in SCHEMA.split(";\n").map(strip_comments).filter(|s| !s.is_empty()) {
+        sqlx::query(&statement).execute(&mut *tx).await.map_err(fail)?;
+    }
+    let public = hex(key.verifying_key().as_bytes());
+    for (k, v) in [("schema_version", SCHEMA_VERSION.to_string()), ("audit_public_key", public)] {
+        sqlx::query("INSERT INTO holdpoint_meta (key, value) VALUES ($1, $2)")
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+    }
+    let signature = sign_hex(&key, &head_message(0, GENESIS));
+    sqlx::query("INSERT INTO store_head (id, next_hold, audit_seq, audit_hash, signature) VALUES (1, 1, 0, $1, $2)")
+        .bind(GENESIS)
+        .bind(signature)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    tx.commit().await.map_err(fail)?;
+    Ok(Some(key))
+}
+
+fn strip_comments(statement: &str) -> String {
+    let lines: Vec<&str> = statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
+    lines.join("\n").trim().trim_end_matches(';').to_owned()
+}
+
+async fn read_meta(conn: &mut AnyConnection) -> Result<(u64, String), sqlx::Error> {
+    let rows = sqlx::query("SELECT key, value FROM holdpoint_meta").fetch_all(&mut *conn).await?;
+    let (mut version, mut public) = (0, String::new());
+    for row in rows {
+        let key: String = row.try_get(0)?;
+        let value: String = row.try_get(1)?;
+        match key.as_str() {
+            "schema_version" => version = value.parse().unwrap_or(u64::MAX),
+            "audit_public_key" => public = value,
+            _ => {}
+        }
+    }
+    Ok((version, public))
+}
+
+fn make_state_dir(dir: &Path) -> Result<(), Error> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| Error::Open {
+        place: dir.display().to_string(),
+        detail: format!("cannot create the state directory: {e}"),
+    })
+}
+
+/// Loads the audit key, or `None` when the file does not exist.
+fn load_key(path: &Path) -> Result<Option<SigningKey>, Error> {
+    let bad = |detail: String| Error::AuditKey { path: path.display().to_string(), detail };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => Zeroizing::new(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(format!("cannot be read ({e}); check its owner and permissions"))),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(bad(format!("is readable by others (mode {:o}); run `chmod 600` on it", mode & 0o777)));
+        }
+    }
+    let seed = Zeroizing::new(unhex::<32>(text.trim()).ok_or_else(|| bad("is not 64 hex digits".into()))?);
+    Ok(Some(SigningKey::from_bytes(&seed)))
+}
+
+/// Loads the audit key, creating it (mode 0600, atomically) when it does not exist yet.
+fn load_or_create_key(path: &Path) -> Result<SigningKey, Error> {
+    if let Some(key) = load_key(path)? {
+        return Ok(key);
+    }
+    let bad = |e: std::io::Error| Error::AuditKey {
+        path: path.display().to_string(),
+        detail: format!("cannot be created: {e}"),
+    };
+    let seed = random_seed()?;
+    let tmp = temp_sibling(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut file| {
+        use std::io::Write;
+        file.write_all(format!("{}\n", hex(seed.as_slice())).as_bytes())?;
+        file.sync_all()
+    });
+    // A hard link never replaces: if another process created the key first, theirs wins.
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(SigningKey::from_bytes(&seed)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            load_key(path)?.ok_or_else(|| bad(std::io::Error::other("vanished while being created")))
+        }
+        Err(e) => Err(bad(e)),
+    }
+}
+
+fn temp_sibling(path: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    path.with_extension(format!("key.{}.{nanos}.tmp", std::process::id()))
+}
+
+/// Percent-encodes what a SQLite URL's path cannot carry literally.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A connection URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}@{host}/{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// A u64 as a database integer.
+pub(crate) fn to_db(n: u64) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::OutOfRange(format!("{n} does not fit in a signed 64-bit column")))
+}
+
+/// A database integer that must be non-negative.
+pub(crate) fn from_db(n: i64) -> Result<u64, Error> {
+    u64::try_from(n).map_err(|_| Error::BadData(format!("negative value {n} where a count or time belongs")))
+}
+
+pub(crate) fn col_u64(row: &AnyRow, i: usize) -> Result<u64, Error> {
+    from_db(row.try_get::<i64, _>(i).map_err(|e| Error::BadData(e.to_string()))?)
+}
+
+pub(crate) fn col_str(row: &AnyRow, i: usize) -> Result<String, Error> {
+    row.try_get::<String, _>(i).map_err(|e| Error::BadData(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_paths_encoded() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u@h:5432/db");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(encode_path("/a b/c?d#e%f"), "/a b/c%3Fd%23e%25f");
+    }
+
+    #[test]
+    fn schema_splits_into_statements() {
+        let statements: Vec<String> = SCHEMA.split(";\n").map(strip_comments).filter(|s| !s.is_empty()).collect();
+        assert!(statements.len() >= 10);
+        assert!(statements.iter().all(|s| s.starts_with("CREATE")));
+    }
+}
