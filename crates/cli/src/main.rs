@@ -1,6 +1,7 @@
 //! `holdpoint`: a braking system between AI coding agents and everything they can break.
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod check;
 mod engines;
 mod facts;
@@ -8,6 +9,7 @@ mod home;
 mod hook;
 mod init;
 mod policy_cmd;
+mod state;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use holdpoint_store::Decision;
 
 use crate::check::Request;
 use crate::engines::Engines;
@@ -120,6 +123,72 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Register an approver; prints their token once.
+    #[command(
+        after_help = "Examples:\n  holdpoint approver add alice > ~/.holdpoint-alice.token && chmod 600 ~/.holdpoint-alice.token"
+    )]
+    Approver {
+        #[command(subcommand)]
+        command: ApproverCommand,
+    },
+    /// List the holds waiting for a decision.
+    #[command(after_help = "Examples:\n  holdpoint pending\n  holdpoint pending --json")]
+    Pending {
+        /// Print JSON: {"holds":[{"id","channel","summary","reason","created","expires",...}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one hold: the exact action, why it is held, approvals, timers.
+    #[command(after_help = "Examples:\n  holdpoint show 3\n  holdpoint show 3 --json")]
+    Show {
+        /// The hold id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a hold (signed with the approver's token).
+    #[command(
+        after_help = "Examples:\n  holdpoint approve 3 --token-file ~/.holdpoint-alice.token\n  holdpoint approve 3 --note 'checked the target'"
+    )]
+    Approve {
+        /// The hold id.
+        id: String,
+        /// A note kept in the audit log.
+        #[arg(long)]
+        note: Option<String>,
+        /// The approver's token file (without it: typed at the terminal).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Deny a hold.
+    #[command(
+        after_help = "Examples:\n  holdpoint deny 3 --reason 'wrong database' --token-file ~/.holdpoint-alice.token"
+    )]
+    Deny {
+        /// The hold id.
+        id: String,
+        /// Why, kept in the audit log.
+        #[arg(long, required = true)]
+        reason: String,
+        /// The approver's token file (without it: typed at the terminal).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Cancel an approved hold during its cool-off delay.
+    #[command(after_help = "Examples:\n  holdpoint cancel 3 --token-file ~/.holdpoint-bob.token")]
+    Cancel {
+        /// The hold id.
+        id: String,
+        /// The approver's token file (without it: typed at the terminal).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Read, verify or export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Answer an agent's pre-tool hook (always exit 0, the agent's JSON on stdout), or install it.
     #[command(
         after_help = "Examples:\n  holdpoint hook install claude\n  echo '{...}' | holdpoint hook claude\n  holdpoint hook uninstall cursor --project ~/app"
@@ -127,6 +196,43 @@ enum Command {
     Hook {
         #[command(subcommand)]
         command: hook::HookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApproverCommand {
+    /// Add an approver; prints the token once.
+    Add {
+        /// The approver's name.
+        name: String,
+        /// Print JSON: {"name","token"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print every record.
+    #[command(after_help = "Examples:\n  holdpoint audit show\n  holdpoint audit show --json | jq .")]
+    Show {
+        /// Print the JSON records.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain and signed checkpoints; names the first bad record (exit 1).
+    #[command(after_help = "Examples:\n  holdpoint audit verify")]
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the records as JSON lines (for a SIEM).
+    #[command(after_help = "Examples:\n  holdpoint audit export --since 1764000000 > audit.jsonl")]
+    Export {
+        /// Only records at or after this unix time.
+        #[arg(long)]
+        since: Option<u64>,
     },
 }
 
@@ -206,6 +312,23 @@ fn run(cli: Cli) -> Result<u8> {
             print!("{text}");
             Ok(0)
         }
+        Command::Approver { command: ApproverCommand::Add { name, json } } => {
+            approvals::approver_add(&home, &name, json)
+        }
+        Command::Pending { json } => approvals::pending(&home, json),
+        Command::Show { id, json } => approvals::show(&home, &id, json),
+        Command::Approve { id, note, token_file } => {
+            approvals::decide(&home, &id, Decision::Approve, note.as_deref(), token_file.as_deref())
+        }
+        Command::Deny { id, reason, token_file } => {
+            approvals::decide(&home, &id, Decision::Deny, Some(&reason), token_file.as_deref())
+        }
+        Command::Cancel { id, token_file } => {
+            approvals::decide(&home, &id, Decision::Cancel, None, token_file.as_deref())
+        }
+        Command::Audit { command: AuditCommand::Show { json } } => approvals::audit_show(&home, json),
+        Command::Audit { command: AuditCommand::Verify { json } } => approvals::audit_verify(&home, json),
+        Command::Audit { command: AuditCommand::Export { since } } => approvals::audit_export(&home, since),
         Command::Policy { command: PolicyCommand::Show { json } } => policy_cmd::show(&home, json),
         Command::Policy { command: PolicyCommand::Validate { path } } => policy_cmd::validate(&home, path.as_deref()),
     }

@@ -25,13 +25,17 @@ impl Env {
         let env =
             Env { holdpoint: TempDir::new().unwrap(), home: TempDir::new().unwrap(), work: TempDir::new().unwrap() };
         std::fs::create_dir(env.work.path().join(".git")).unwrap();
+        // An initialised home: holds go to its queue, and nobody waits for a decision.
+        env.cmd().arg("init").assert().success();
+        env.config("");
         env
     }
 
+    /// Replace config.toml; holds never wait in these tests.
     fn config(&self, text: &str) -> &Env {
         let dir = self.holdpoint.path().join("config");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.toml"), text).unwrap();
+        std::fs::write(dir.join("config.toml"), format!("hold_wait = \"0s\"\n{text}")).unwrap();
         self
     }
 
@@ -209,7 +213,11 @@ fn without_hold_prompt_agent_a_hold_is_a_deny_with_the_hold_sentence() {
     let env = Env::new();
     let out = env.hook("claude", &claude_write_etc_hosts(&env, "default"), None);
     assert_eq!(verdict("claude", &out), "deny");
-    assert!(reason("claude", &out).starts_with("Holdpoint held this action: it writes files outside the workspace."));
+    assert!(
+        reason("claude", &out)
+            .starts_with("Holdpoint held this action as hold 1: it writes files outside the workspace."),
+        "{out}"
+    );
 }
 
 #[test]
@@ -238,7 +246,7 @@ fn a_broken_config_denies_with_the_reason() {
         let out = env.hook(agent, &env.fixture(agent, name), None);
         assert_eq!(verdict(agent, &out), "deny", "{agent}: {out}");
         let why = reason(agent, &out);
-        assert!(why.contains("configuration is broken") && why.contains("config.toml:1:1"), "{agent}: {why}");
+        assert!(why.contains("configuration is broken") && why.contains("config.toml:2:1"), "{agent}: {why}");
     }
     let out = env.hook("claude", &env.fixture("claude", "write-workspace.json"), None);
     insta::assert_snapshot!("claude__broken_config", env.redact(&out));

@@ -6,6 +6,7 @@ use holdpoint_policy::config::HoldPrompt;
 use holdpoint_policy::{Decision, Mode};
 use serde_json::json;
 
+use super::holds::Settled;
 use super::wire::{Agent, Call, Op, Outcome, Work};
 use crate::check::{self, Request};
 use crate::engines::Engines;
@@ -39,10 +40,13 @@ struct Tally {
     held: Vec<String>,
     /// What observe mode would have enforced.
     observed: Vec<String>,
+    /// The hold sentence, with its id, of the first operation left waiting in the queue.
+    waiting: Option<String>,
 }
 
 fn decide_ops(agent: Agent, call: &Call, ops: &[Op], home: &Home, engines: &mut Engines) -> Outcome {
     let mut tally = Tally::default();
+    let ask = engines.config().hold_prompt == HoldPrompt::Agent && call.interactive;
     for op in ops {
         let mut action = match check::action_of(engines, home, &request(agent, call, op)) {
             Ok(action) => action,
@@ -53,9 +57,22 @@ fn decide_ops(agent: Agent, call: &Call, ops: &[Op], home: &Home, engines: &mut 
         };
         action.actor.session.clone_from(&call.session);
         let decision = engines.decide(&action);
+        let held = matches!(decision.verdict, Verdict::Hold { .. }) && decision.mode == Mode::Enforce;
+        if held && !ask {
+            match super::holds::settle(home, engines.config(), &action, &decision) {
+                Settled::Released => {}
+                Settled::Waiting(sentence) => {
+                    tally.waiting.get_or_insert(sentence);
+                    tally.held.extend(decision.reasons.iter().cloned());
+                }
+                Settled::Refused(sentence) => {
+                    tally.denied.get_or_insert(sentence);
+                }
+            }
+            continue;
+        }
         count(&mut tally, &decision);
     }
-    let ask = engines.config().hold_prompt == HoldPrompt::Agent && call.interactive;
     outcome(tally, ask)
 }
 
@@ -107,6 +124,9 @@ fn count(tally: &mut Tally, decision: &Decision) {
 fn outcome(tally: Tally, ask: bool) -> Outcome {
     if let Some(reason) = tally.denied {
         return Outcome::Deny { reason };
+    }
+    if let Some(sentence) = tally.waiting {
+        return Outcome::Deny { reason: sentence };
     }
     if !tally.held.is_empty() {
         return if ask {

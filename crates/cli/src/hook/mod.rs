@@ -6,6 +6,7 @@
 //! `catch_unwind`; the main thread waits at most [`DEADLINE`] and is the only writer to stdout.
 
 mod decide;
+mod holds;
 mod install;
 mod wire;
 
@@ -26,10 +27,11 @@ use wire::Outcome;
 /// Hook payloads larger than this are refused unread.
 const MAX_INPUT: u64 = 8 << 20;
 
-/// How long a hook call may take. Below every agent's hook timeout (Claude Code and Codex
-/// 600 s, Gemini CLI 60 s by default), so Holdpoint's deny arrives before the agent gives up
-/// on the hook and runs the tool.
-const DEADLINE: Duration = Duration::from_secs(10);
+/// How long a hook call may take: a held call waits up to `hold_wait` (at most
+/// [`holds::MAX_WAIT`]) for a decision. Below every agent's hook timeout (Claude Code and
+/// Codex 600 s, Gemini CLI 60 s by default), so Holdpoint's deny arrives before the agent
+/// gives up on the hook and runs the tool.
+const DEADLINE: Duration = Duration::from_secs(holds::MAX_WAIT.as_secs() + 10);
 
 /// `holdpoint hook ...`.
 #[derive(Subcommand)]

@@ -1,0 +1,77 @@
+//! A held hook call waits in the store: no daemon is needed in hook mode. The hook writes the
+//! hold, waits up to `hold_wait` for a decision, and lets the same action through once after
+//! a release.
+
+use std::time::Duration;
+
+use holdpoint_core::{Action, Denial, Verdict};
+use holdpoint_policy::Decision;
+use holdpoint_store::{HoldState, NewHold, unix_now};
+
+use crate::home::Home;
+use crate::state::State;
+
+/// The longest a hook waits for a decision, whatever `hold_wait` says: below the shortest
+/// default hook timeout of the agents (Gemini CLI's 60 s) with room to answer.
+pub const MAX_WAIT: Duration = Duration::from_secs(45);
+
+/// What became of a held operation.
+pub enum Settled {
+    /// Released by approvers: this exact action may run, once.
+    Released,
+    /// Still waiting, as this hold.
+    Waiting(String),
+    /// Refused (denied, expired, cancelled), or the store could not be used.
+    Refused(String),
+}
+
+/// Settle a held decision through the store.
+pub fn settle(home: &Home, config: &holdpoint_policy::config::Config, action: &Action, decision: &Decision) -> Settled {
+    let Verdict::Hold { obligations } = decision.verdict else { return Settled::Released };
+    let reason = decision.reasons.join("; ");
+    let state = match State::open(home, config) {
+        Ok(state) => state,
+        Err(e) => {
+            let reason = format!("{reason}; and the approval queue cannot be used: {e:#}");
+            return Settled::Refused(Denial::Held { hold_id: None, reason }.to_string());
+        }
+    };
+    let digest = action.digest();
+    let result: Result<Settled, holdpoint_store::Error> = state.run(async {
+        // A retry of an action released since: it runs, once.
+        if state.store.consume(&digest, unix_now()).await?.is_some() {
+            return Ok(Settled::Released);
+        }
+        let new = NewHold {
+            digest,
+            channel: action.channel,
+            summary: summary(&action.input),
+            reason: reason.clone(),
+            action_json: serde_json::to_string(action).unwrap_or_default(),
+            obligations,
+        };
+        let hold = state.store.enqueue(new, unix_now()).await?;
+        let wait = config.hold_wait.min(MAX_WAIT);
+        let hold = state.store.wait_decision(hold.id, wait, unix_now).await?;
+        Ok(match hold.state {
+            HoldState::Released if state.store.consume(&digest, unix_now()).await?.is_some() => Settled::Released,
+            HoldState::Denied | HoldState::Expired | HoldState::Cancelled => Settled::Refused(format!(
+                "Holdpoint refused this action: hold {} was {}. Do not retry it unchanged.",
+                hold.id,
+                hold.state.as_str()
+            )),
+            _ => Settled::Waiting(Denial::Held { hold_id: Some(hold.id.get()), reason: reason.clone() }.to_string()),
+        })
+    });
+    result.unwrap_or_else(|e| {
+        Settled::Refused(
+            Denial::Held { hold_id: None, reason: format!("{reason}; and the approval queue failed: {e}") }.to_string(),
+        )
+    })
+}
+
+/// One line an approver reads first.
+fn summary(input: &str) -> String {
+    let line: String = input.chars().take(200).collect();
+    if line.len() < input.len() { format!("{line}…") } else { line }
+}

@@ -1,0 +1,148 @@
+//! Holds end to end with the real binary: a hook call is held in the queue, a human approves
+//! it with a signed token, and the same action passes once; audit records every step.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+struct Env {
+    holdpoint: TempDir,
+    home: TempDir,
+    work: TempDir,
+}
+
+impl Env {
+    fn new(hold_wait: &str) -> Env {
+        let env =
+            Env { holdpoint: TempDir::new().unwrap(), home: TempDir::new().unwrap(), work: TempDir::new().unwrap() };
+        std::fs::create_dir(env.work.path().join(".git")).unwrap();
+        env.cmd().arg("init").assert().success();
+        std::fs::write(env.holdpoint.path().join("config/config.toml"), format!("hold_wait = \"{hold_wait}\"\n"))
+            .unwrap();
+        env
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("holdpoint").unwrap();
+        cmd.env("HOLDPOINT_HOME", self.holdpoint.path()).env("HOME", self.home.path()).current_dir(self.work.path());
+        cmd
+    }
+
+    fn hook(&self, command: &str) -> String {
+        let payload = serde_json::json!({
+            "session_id": "s", "transcript_path": "/tmp/t.jsonl", "cwd": self.work.path(),
+            "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": command}
+        });
+        let out = self.cmd().args(["hook", "claude"]).write_stdin(payload.to_string()).assert().code(0);
+        String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.cmd().args(args).assert().success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    }
+
+    fn approver(&self, name: &str) -> PathBuf {
+        let v = self.json(&["approver", "add", name, "--json"]);
+        let file = self.holdpoint.path().join(format!("{name}.token"));
+        std::fs::write(&file, v["token"].as_str().unwrap()).unwrap();
+        file
+    }
+}
+
+const HELD: &str = "rm -rf /var/lib/app/data";
+
+#[test]
+fn approve_then_the_same_action_passes_once() {
+    let env = Env::new("0s");
+    let first = env.hook(HELD);
+    assert!(first.contains("Holdpoint held this action as hold 1") && first.contains("holdpoint approve 1"), "{first}");
+
+    let pending = env.json(&["pending", "--json"]);
+    let hold = &pending["holds"][0];
+    assert_eq!(hold["id"], 1);
+    assert_eq!(hold["state"], "pending");
+    assert_eq!(hold["channel"], "shell");
+    assert!(hold["summary"].as_str().unwrap().contains("rm -rf /var/lib/app/data"));
+    assert!(hold["reason"].as_str().unwrap().contains("outside the workspace"));
+
+    // Asking again while it waits does not queue a second hold.
+    assert!(env.hook(HELD).contains("as hold 1"));
+
+    let alice = env.approver("alice");
+    env.cmd().args(["approve", "1", "--note", "old site, archived"]).arg("--token-file").arg(&alice).assert().success();
+    assert_eq!(env.hook(HELD).trim(), "{}", "released: this exact action runs");
+    let again = env.hook(HELD);
+    assert!(again.contains("as hold 2"), "a release is used once: {again}");
+
+    // A different action is not covered by that approval.
+    assert!(env.hook("rm -rf /var/lib/app/logs").contains("as hold 3"));
+
+    let audit = env.cmd().args(["audit", "show", "--json"]).assert().success();
+    let kinds: Vec<String> = String::from_utf8_lossy(&audit.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["kind"].as_str().unwrap().to_owned())
+        .collect();
+    for kind in ["held", "approver_added", "approved", "executed"] {
+        assert!(kinds.iter().any(|k| k == kind), "audit has {kind}: {kinds:?}");
+    }
+    env.cmd().args(["audit", "verify"]).assert().success();
+}
+
+#[test]
+fn a_denied_hold_is_refused_and_a_wrong_token_is_not_an_approval() {
+    let env = Env::new("0s");
+    assert!(env.hook(HELD).contains("as hold 1"));
+    let alice = env.approver("alice");
+    let forged = env.holdpoint.path().join("forged.token");
+    std::fs::write(&forged, format!("hpa_{}", "ab".repeat(32))).unwrap();
+    let out = env.cmd().args(["approve", "1"]).arg("--token-file").arg(&forged).assert().failure();
+    assert!(!String::from_utf8_lossy(&out.get_output().stderr).is_empty());
+    env.cmd().args(["approve", "1", "--token-file", "/nonexistent"]).assert().failure();
+    assert_eq!(env.json(&["show", "1", "--json"])["state"], "pending", "no valid signature, no approval");
+
+    env.cmd().args(["deny", "1", "--reason", "not today"]).arg("--token-file").arg(&alice).assert().success();
+    assert_eq!(env.json(&["show", "1", "--json"])["state"], "denied");
+    assert!(env.hook(HELD).contains("as hold 2"), "a denied action asked again waits again");
+}
+
+#[test]
+fn a_waiting_hook_returns_as_soon_as_the_hold_is_approved() {
+    let env = Env::new("40s");
+    let alice = env.approver("alice");
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| env.hook(HELD));
+        // Approve as soon as the hold shows up in the queue.
+        let approved = (0..400).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let pending = env.json(&["pending", "--json"]);
+            let Some(id) = pending["holds"][0]["id"].as_u64() else { return false };
+            env.cmd().args(["approve", &id.to_string()]).arg("--token-file").arg(&alice).assert().success();
+            true
+        });
+        assert!(approved, "the hold appeared in the queue");
+        assert_eq!(waiting.join().unwrap().trim(), "{}", "the waiting hook saw the approval and allowed the action");
+    });
+}
+
+#[test]
+fn without_init_a_hold_is_refused_with_a_clear_reason() {
+    let (holdpoint, work) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let payload = serde_json::json!({
+        "session_id": "s", "transcript_path": "/t", "cwd": work.path(), "permission_mode": "default",
+        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": HELD}
+    });
+    let out = Command::cargo_bin("holdpoint")
+        .unwrap()
+        .env("HOLDPOINT_HOME", holdpoint.path())
+        .args(["hook", "claude"])
+        .write_stdin(payload.to_string())
+        .assert()
+        .code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("\"deny\"") && text.contains("holdpoint init"), "{text}");
+}
