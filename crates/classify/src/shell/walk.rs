@@ -329,7 +329,8 @@ impl<'a> Walker<'a> {
 /// on unbalanced `(` (found by the `shell` fuzz target), and no real command nests this deep.
 const MAX_NESTING: usize = 12;
 
-/// The deepest nesting of `(` and `{` outside single quotes.
+/// The deepest nesting of `(`, `{` and `[` outside single quotes (unbalanced `[` inside
+/// `${...}` made word parsing crawl, also found by fuzzing).
 fn nesting(text: &str) -> usize {
     let (mut depth, mut max, mut quoted, mut escaped) = (0usize, 0usize, false, false);
     for c in text.chars() {
@@ -337,11 +338,11 @@ fn nesting(text: &str) -> usize {
             _ if escaped => escaped = false,
             '\\' if !quoted => escaped = true,
             '\'' => quoted = !quoted,
-            '(' | '{' if !quoted => {
+            '(' | '{' | '[' if !quoted => {
                 depth += 1;
                 max = max.max(depth);
             }
-            ')' | '}' if !quoted => depth = depth.saturating_sub(1),
+            ')' | '}' | ']' if !quoted => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
