@@ -33,8 +33,11 @@ for name in short typical pipeline; do
   echo "$name: $out" >&2
 done
 
+# A home without a state directory keeps no decision cache: every call parses the policy.
+mkdir -p "$dir/nocache"
 hyperfine -N --warmup 30 --runs 400 --export-json "$dir/hook.json" \
   -n true "sh -c '/bin/true < $dir/short.json'" \
+  -n short-uncached "sh -c 'HOLDPOINT_HOME=$dir/nocache $bin hook claude < $dir/short.json'" \
   -n short "sh -c '$bin hook claude < $dir/short.json'" \
   -n typical "sh -c '$bin hook claude < $dir/typical.json'" \
   -n pipeline "sh -c '$bin hook claude < $dir/pipeline.json'" >&2
@@ -43,10 +46,10 @@ python3 - "$dir/hook.json" <<'PY'
 import json, statistics, sys
 results = json.load(open(sys.argv[1]))["results"]
 base = statistics.median(results[0]["times"])
-print(f"{'case':10} {'median ms':>10} {'p99 ms':>8} {'median - true':>14}")
+print(f"{'case':15} {'median ms':>10} {'p99 ms':>8} {'median - true':>14}")
 for r in results:
     t = sorted(r["times"])
     p99 = t[min(len(t) - 1, int(len(t) * 0.99))]
     med = statistics.median(t)
-    print(f"{r['command']:10} {med*1e3:10.2f} {p99*1e3:8.2f} {(med-base)*1e3:14.2f}")
+    print(f"{r['command']:15} {med*1e3:10.2f} {p99*1e3:8.2f} {(med-base)*1e3:14.2f}")
 PY
