@@ -39,15 +39,7 @@ impl ActionDigest {
 
     /// The exact bytes that are hashed.
     pub fn canonical_encoding(channel: Channel, workspace: &str, target: &str, input: &str) -> Vec<u8> {
-        let fields = [DOMAIN, channel.as_str(), workspace, target, input];
-        let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 12).sum());
-        for field in fields {
-            out.extend_from_slice(field.len().to_string().as_bytes());
-            out.push(b':');
-            out.extend_from_slice(field.as_bytes());
-            out.push(b',');
-        }
-        out
+        netstrings(&[DOMAIN, channel.as_str(), workspace, target, input])
     }
 
     /// The 32 digest bytes.
@@ -67,6 +59,24 @@ impl fmt::Debug for ActionDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// Netstrings (`<byte length in decimal>:<bytes>,`) of a field list: unambiguous, so no two
+/// different lists encode to the same bytes. Every signed or hashed message of Holdpoint is
+/// built this way.
+///
+/// ```
+/// assert_eq!(holdpoint_core::netstrings(&["ab", ""]), b"2:ab,0:,");
+/// ```
+pub fn netstrings(fields: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 12).sum());
+    for field in fields {
+        out.extend_from_slice(field.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(field.as_bytes());
+        out.push(b',');
+    }
+    out
 }
 
 /// A string that is not `sha256:` followed by 64 lower-case hex digits.

@@ -17,7 +17,7 @@ mod verdict;
 pub use action::{Action, Actor, Channel, Effect, Reversibility, Scope, Target, TargetKind, Verb};
 pub use canonical::canonical_json;
 pub use denial::Denial;
-pub use digest::{ActionDigest, BadDigest};
+pub use digest::{ActionDigest, BadDigest, netstrings};
 pub use verdict::{Obligations, Verdict, VerdictKind};
 
 /// An input string that does not name a member of one of the closed enums.

@@ -206,17 +206,7 @@ pub fn decision_message(hold: HoldId, digest: &ActionDigest, decision: Decision,
     netstrings(&["holdpoint.decision.v1", &hold.to_string(), &digest.to_string(), decision.as_str(), &time.to_string()])
 }
 
-/// Netstring encoding of a field list: unambiguous, so no two lists share their bytes.
-pub(crate) fn netstrings(fields: &[&str]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 12).sum());
-    for field in fields {
-        out.extend_from_slice(field.len().to_string().as_bytes());
-        out.push(b':');
-        out.extend_from_slice(field.as_bytes());
-        out.push(b',');
-    }
-    out
-}
+pub(crate) use holdpoint_core::netstrings;
 
 /// 32 random bytes from the operating system, wiped when dropped.
 pub(crate) fn random_seed() -> Result<Zeroizing<[u8; 32]>, Error> {
