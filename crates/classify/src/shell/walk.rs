@@ -100,6 +100,12 @@ impl<'a> Walker<'a> {
             self.push(opaque(text, "the command holds control characters", "shell-control-characters"));
             return;
         }
+        // `[` inside `${...}` makes brush-parser crawl (found by fuzzing); array-heavy input is
+        // held rather than parsed.
+        if text.matches("${").count() > MAX_NESTING / 2 && text.matches('[').count() > MAX_NESTING / 2 {
+            self.push(opaque(text, "too many parameter expansions with subscripts to parse", "shell-too-deep"));
+            return;
+        }
         if nesting(text) > MAX_NESTING {
             self.push(opaque(text, "parentheses or braces nested deeper than Holdpoint parses", "shell-too-deep"));
             return;

@@ -72,6 +72,14 @@ pub fn expand(raw: &str, env: &Env<'_>) -> Vec<Arg> {
 
 fn expand_one(raw: &str, env: &Env<'_>, options: &ParserOptions) -> Arg {
     let mut arg = Arg { literal: true, ..Arg::default() };
+    // brush-parser's parameter grammar crawls on `[` inside `${...}` (found by fuzzing): such
+    // words are left unparsed and not literal.
+    if raw.contains("${") && (raw.matches("${").count() > MAX_BRACES || raw.matches('[').count() > MAX_BRACES) {
+        arg.text = raw.to_owned();
+        arg.literal = false;
+        arg.unknown_vars.push("${...}".into());
+        return arg;
+    }
     // Look-alike dashes (‐ ‑ ‒ – — ―, −) read as `-`: a flag must not hide behind one.
     let normalized: String =
         raw.chars().map(|c| if matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}') { '-' } else { c }).collect();
