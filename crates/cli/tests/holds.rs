@@ -146,3 +146,70 @@ fn without_init_a_hold_is_refused_with_a_clear_reason() {
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.contains("\"deny\"") && text.contains("holdpoint init"), "{text}");
 }
+
+/// Hook processes killed with SIGKILL at arbitrary points while holds are queued and approved:
+/// nothing is lost or doubled, every release runs at most once, and the audit chain verifies.
+#[test]
+fn hooks_killed_at_random_points_lose_and_double_nothing() {
+    let env = Env::new("2s");
+    let alice = env.approver("alice");
+    let payload = |i: usize| {
+        serde_json::json!({
+            "session_id": "s", "transcript_path": "/t", "cwd": env.work.path(), "permission_mode": "default",
+            "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": format!("rm -rf /var/lib/app/data{}", i % 4)}
+        })
+        .to_string()
+    };
+    let bin = assert_cmd::cargo::cargo_bin("holdpoint");
+    // A fixed pseudo-random sequence: the same kill points on every run.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..40 {
+        let mut child = std::process::Command::new(&bin)
+            .args(["hook", "claude"])
+            .env("HOLDPOINT_HOME", env.holdpoint.path())
+            .env("HOME", env.home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(payload(i).as_bytes());
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(std::time::Duration::from_millis(seed % 120));
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        if i % 7 == 3 {
+            let pending = env.json(&["pending", "--json"]);
+            if let Some(id) = pending["holds"][0]["id"].as_u64() {
+                env.cmd().args(["approve", &id.to_string()]).arg("--token-file").arg(&alice).assert().success();
+            }
+        }
+    }
+    // Every action asked once more, without interruption.
+    for i in 0..4 {
+        let out = env.hook(&format!("rm -rf /var/lib/app/data{i}"));
+        assert!(out.trim() == "{}" || out.contains("as hold"), "{out}");
+    }
+    let pending = env.json(&["pending", "--json"]);
+    let mut digests: Vec<String> =
+        pending["holds"].as_array().unwrap().iter().map(|h| h["digest"].as_str().unwrap().to_owned()).collect();
+    let open = digests.len();
+    digests.sort();
+    digests.dedup();
+    assert_eq!(digests.len(), open, "at most one open hold per action");
+
+    let export = env.cmd().args(["audit", "export"]).assert().success();
+    let mut executed = std::collections::BTreeMap::<u64, usize>::new();
+    for line in String::from_utf8_lossy(&export.get_output().stdout).lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["kind"] == "executed" {
+            *executed.entry(v["hold_id"].as_u64().unwrap()).or_default() += 1;
+        }
+    }
+    assert!(!executed.is_empty(), "approved holds were released and run");
+    assert!(executed.values().all(|n| *n == 1), "each release ran at most once: {executed:?}");
+    env.cmd().args(["audit", "verify"]).assert().success();
+}
