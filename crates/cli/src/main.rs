@@ -9,6 +9,7 @@ mod home;
 mod hook;
 mod init;
 mod policy_cmd;
+mod spool;
 mod state;
 
 use std::io::Write;

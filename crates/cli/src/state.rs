@@ -22,10 +22,12 @@ impl State {
         let rt =
             tokio::runtime::Builder::new_current_thread().enable_time().build().context("cannot start the runtime")?;
         let store = rt.block_on(async {
-            match &config.store {
-                StoreLocation::Sqlite => Store::open_sqlite(&home.state).await,
-                StoreLocation::Postgres(url) => Store::open_postgres(url, &home.state).await,
-            }
+            let store = match &config.store {
+                StoreLocation::Sqlite => Store::open_sqlite(&home.state).await?,
+                StoreLocation::Postgres(url) => Store::open_postgres(url, &home.state).await?,
+            };
+            crate::spool::fold(&home.state, &store).await?;
+            Ok::<_, holdpoint_store::Error>(store)
         })?;
         Ok(State { rt, store })
     }

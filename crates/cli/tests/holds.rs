@@ -213,3 +213,28 @@ fn hooks_killed_at_random_points_lose_and_double_nothing() {
     assert!(executed.values().all(|n| *n == 1), "each release ran at most once: {executed:?}");
     env.cmd().args(["audit", "verify"]).assert().success();
 }
+
+/// Allows are audited too: the hook spools them, the next store user folds them into the chain.
+#[test]
+fn every_hook_decision_reaches_the_audit_log() {
+    let env = Env::new("0s");
+    assert_eq!(env.hook("git status").trim(), "{}");
+    assert!(env.hook("cat ~/.aws/credentials").contains("\"deny\""));
+    assert!(env.hook(HELD).contains("as hold 1"));
+    let export = env.cmd().args(["audit", "export"]).assert().success();
+    let records: Vec<Value> = String::from_utf8_lossy(&export.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decision = |verdict: &str, input: &str| {
+        records.iter().any(|r| r["kind"] == "decision" && r["verdict"] == verdict && r["detail"]["input"] == input)
+    };
+    assert!(decision("allow", "git status"), "{records:?}");
+    assert!(decision("deny", "cat ~/.aws/credentials"));
+    assert!(decision("hold", HELD));
+    assert!(records.iter().any(|r| r["kind"] == "held"));
+    env.cmd().args(["audit", "verify"]).assert().success();
+    // Folded once: reading again adds nothing.
+    let again = env.cmd().args(["audit", "export"]).assert().success();
+    assert_eq!(String::from_utf8_lossy(&again.get_output().stdout).lines().count(), records.len());
+}

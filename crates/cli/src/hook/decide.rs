@@ -57,6 +57,10 @@ fn decide_ops(agent: Agent, call: &Call, ops: &[Op], home: &Home, engines: &mut 
         };
         action.actor.session.clone_from(&call.session);
         let decision = engines.decide(&action);
+        if let Err(e) = crate::spool::record(&home.state, &action, &decision) {
+            // The decision stands; the operator learns the audit trail has a gap.
+            eprintln!("holdpoint: could not record this decision in the audit spool: {e}");
+        }
         let held = matches!(decision.verdict, Verdict::Hold { .. }) && decision.mode == Mode::Enforce;
         if held && !ask {
             match super::holds::settle(home, engines.config(), &action, &decision) {

@@ -1,0 +1,94 @@
+//! Every hook decision, allows too, goes to the audit log. A hook must answer fast, so it
+//! appends one line to `state/audit-spool.jsonl` (under a shared lock) instead of opening the
+//! store; whoever opens the store next folds the spool into the hash chain (under an exclusive
+//! lock, so no line is written while it is read and emptied).
+//!
+//! Until folded, spooled lines are protected like the rest of the state directory (hidden
+//! from sandboxes, denied to agents' commands), not by the hash chain.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use holdpoint_core::{Action, ActionDigest, Channel, VerdictKind};
+use holdpoint_policy::{Decision, Mode};
+use holdpoint_store::{AuditEntry, Store, unix_now};
+use serde::{Deserialize, Serialize};
+
+const FILE: &str = "audit-spool.jsonl";
+
+/// One spooled decision.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    time: u64,
+    channel: Channel,
+    digest: ActionDigest,
+    verdict: VerdictKind,
+    detail: serde_json::Value,
+}
+
+fn path(state: &Path) -> PathBuf {
+    state.join(FILE)
+}
+
+/// Spool one decision; a failure to is reported, never an allow by itself (the caller's
+/// verdict stands either way).
+pub fn record(state: &Path, action: &Action, decision: &Decision) -> std::io::Result<()> {
+    if !state.is_dir() {
+        return Ok(());
+    }
+    let line = Line {
+        time: unix_now(),
+        channel: action.channel,
+        digest: action.digest(),
+        verdict: decision.verdict.kind(),
+        detail: serde_json::json!({
+            "agent": action.actor.agent,
+            "session": action.actor.session,
+            "workspace": action.actor.workspace,
+            "input": action.input.chars().take(2000).collect::<String>(),
+            "reasons": decision.reasons,
+            "policies": decision.policies,
+            "mode": if decision.mode == Mode::Observe { "observe" } else { "enforce" },
+        }),
+    };
+    let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
+    text.push('\n');
+    let mut file = OpenOptions::new().create(true).append(true).mode(0o600).open(path(state))?;
+    file.lock_shared()?;
+    file.write_all(text.as_bytes())
+}
+
+/// Fold the spool into the store's audit chain, then empty it.
+pub async fn fold(state: &Path, store: &Store) -> Result<usize, holdpoint_store::Error> {
+    let Ok(mut file) = OpenOptions::new().read(true).write(true).open(path(state)) else { return Ok(0) };
+    if file.lock().is_err() {
+        return Ok(0);
+    }
+    let mut text = String::new();
+    if file.read_to_string(&mut text).is_err() {
+        return Ok(0);
+    }
+    let mut folded = 0;
+    for raw in text.lines() {
+        // A torn line from a killed hook carries nothing that can be trusted to be whole.
+        let Ok(line) = serde_json::from_str::<Line>(raw) else { continue };
+        let entry = AuditEntry {
+            hold_id: None,
+            digest: Some(line.digest),
+            channel: Some(line.channel),
+            verdict: Some(line.verdict),
+            detail: line.detail,
+        };
+        store.audit_decision(entry, line.time).await?;
+        folded += 1;
+    }
+    truncate(&mut file);
+    Ok(folded)
+}
+
+fn truncate(file: &mut File) {
+    // Failing to empty it only means the same lines are folded again next time.
+    let _ = file.set_len(0).and_then(|()| file.rewind());
+}
