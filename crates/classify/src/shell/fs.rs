@@ -77,10 +77,9 @@ pub(crate) fn files(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
             }
         }
         "shred" | "wipe" => {
+            // Shredded data never comes back, whatever the file: judged as a recursive delete.
             for a in ops {
-                let mut e_arg = a.clone();
-                e_arg.glob = true; // shredded data never comes back, whatever the file
-                w.path_effect(Verb::Delete, &e_arg, true, "fs-shred", "overwrites a file so it cannot be recovered");
+                w.path_effect(Verb::Delete, a, true, "fs-shred", "overwrites a file so it cannot be recovered");
             }
         }
         "truncate" => {
