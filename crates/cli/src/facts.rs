@@ -51,10 +51,13 @@ impl WorkspaceFacts for FsFacts {
 /// The classifier context of a cwd in a workspace.
 pub fn context(cwd: &Path, workspace: &Path, home: &Home, protected_branches: Vec<String>) -> Context {
     let user_home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let mut temp_dirs = vec!["/tmp".to_owned(), "/var/tmp".to_owned()];
-    let system_temp = std::env::temp_dir().display().to_string();
-    if !temp_dirs.contains(&system_temp) {
-        temp_dirs.push(system_temp);
+    // The first is what `$TMPDIR` expands to in the agent's commands: this process inherits
+    // the agent's environment.
+    let mut temp_dirs = vec![std::env::temp_dir().display().to_string()];
+    for dir in ["/tmp", "/var/tmp"] {
+        if !temp_dirs.iter().any(|t| t == dir) {
+            temp_dirs.push(dir.to_owned());
+        }
     }
     let mut guarded = vec![home.config.display().to_string(), home.state.display().to_string()];
     for default in [".config/holdpoint", ".local/state/holdpoint"] {
