@@ -238,3 +238,27 @@ fn every_hook_decision_reaches_the_audit_log() {
     let again = env.cmd().args(["audit", "export"]).assert().success();
     assert_eq!(String::from_utf8_lossy(&again.get_output().stdout).lines().count(), records.len());
 }
+
+#[test]
+fn a_waiting_hook_is_refused_when_the_hold_is_denied() {
+    let env = Env::new("40s");
+    let alice = env.approver("alice");
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| env.hook(HELD));
+        let denied = (0..400).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let pending = env.json(&["pending", "--json"]);
+            let Some(id) = pending["holds"][0]["id"].as_u64() else { return false };
+            env.cmd()
+                .args(["deny", &id.to_string(), "--reason", "no"])
+                .arg("--token-file")
+                .arg(&alice)
+                .assert()
+                .success();
+            true
+        });
+        assert!(denied, "the hold appeared in the queue");
+        let out = waiting.join().unwrap();
+        assert!(out.contains("\"deny\"") && out.contains("hold 1 was denied"), "{out}");
+    });
+}

@@ -26,6 +26,16 @@ pub enum Denial {
         /// Why it is held, in plain words.
         reason: String,
     },
+    /// The action's hold was closed without a release: denied, expired or cancelled.
+    #[error(
+        "Holdpoint refused this action: hold {hold_id} was {outcome}. Do not retry it unchanged; ask a human if it is still needed."
+    )]
+    HoldClosed {
+        /// The hold's id.
+        hold_id: u64,
+        /// `denied`, `expired` or `cancelled`.
+        outcome: String,
+    },
     /// The input could not be read, so nothing could be decided.
     #[error("Holdpoint denied this action because it could not read it: {reason}.")]
     BadInput {
@@ -65,7 +75,11 @@ impl Denial {
     pub fn is_hold(&self) -> bool {
         match self {
             Denial::Held { .. } => true,
-            Denial::Policy { .. } | Denial::BadInput { .. } | Denial::Config { .. } | Denial::Internal { .. } => false,
+            Denial::Policy { .. }
+            | Denial::HoldClosed { .. }
+            | Denial::BadInput { .. }
+            | Denial::Config { .. }
+            | Denial::Internal { .. } => false,
         }
     }
 

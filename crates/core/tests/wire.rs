@@ -112,6 +112,7 @@ fn denial_wording_and_wires() {
         Denial::Policy { policy: "deny-secret-read".into(), reason: "it reads a secret outside the vault".into() },
         Denial::Held { hold_id: Some(42), reason: "it deletes data or resources on another system".into() },
         Denial::Held { hold_id: None, reason: "it cannot be undone".into() },
+        Denial::HoldClosed { hold_id: 7, outcome: "denied".into() },
         Denial::BadInput { reason: "line 3: not JSON".into() },
         Denial::Config { reason: "config.toml:2:1: unknown field `profil`".into() },
         Denial::Internal { reason: "the decision deadline passed".into() },

@@ -55,11 +55,9 @@ pub fn settle(home: &Home, config: &holdpoint_policy::config::Config, action: &A
         let hold = state.store.wait_decision(hold.id, wait, unix_now).await?;
         Ok(match hold.state {
             HoldState::Released if state.store.consume(&digest, unix_now()).await?.is_some() => Settled::Released,
-            HoldState::Denied | HoldState::Expired | HoldState::Cancelled => Settled::Refused(format!(
-                "Holdpoint refused this action: hold {} was {}. Do not retry it unchanged.",
-                hold.id,
-                hold.state.as_str()
-            )),
+            HoldState::Denied | HoldState::Expired | HoldState::Cancelled => Settled::Refused(
+                Denial::HoldClosed { hold_id: hold.id.get(), outcome: hold.state.as_str().to_owned() }.to_string(),
+            ),
             _ => Settled::Waiting(Denial::Held { hold_id: Some(hold.id.get()), reason: reason.clone() }.to_string()),
         })
     });
