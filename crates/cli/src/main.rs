@@ -8,6 +8,7 @@ mod facts;
 mod home;
 mod hook;
 mod init;
+mod notify;
 mod policy_cmd;
 mod spool;
 mod state;
@@ -190,6 +191,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Send the notices (webhook, desktop) for a new hold; started by the hook, detached.
+    #[command(hide = true)]
+    NotifyHold {
+        /// The hold id.
+        id: String,
+    },
     /// Answer an agent's pre-tool hook (always exit 0, the agent's JSON on stdout), or install it.
     #[command(
         after_help = "Examples:\n  holdpoint hook install claude\n  echo '{...}' | holdpoint hook claude\n  holdpoint hook uninstall cursor --project ~/app"
@@ -317,6 +324,7 @@ fn run(cli: Cli) -> Result<u8> {
             approvals::approver_add(&home, &name, json)
         }
         Command::Pending { json } => approvals::pending(&home, json),
+        Command::NotifyHold { id } => notify::run(&home, &id),
         Command::Show { id, json } => approvals::show(&home, &id, json),
         Command::Approve { id, note, token_file } => {
             approvals::decide(&home, &id, Decision::Approve, note.as_deref(), token_file.as_deref())

@@ -50,7 +50,11 @@ pub fn settle(home: &Home, config: &holdpoint_policy::config::Config, action: &A
             action_json: serde_json::to_string(action).unwrap_or_default(),
             obligations,
         };
-        let hold = state.store.enqueue(new, unix_now()).await?;
+        let before = unix_now();
+        let hold = state.store.enqueue(new, before).await?;
+        if hold.created >= before && (config.notify.is_some() || desktop()) {
+            crate::notify::spawn(hold.id);
+        }
         let wait = config.hold_wait.min(MAX_WAIT);
         let hold = state.store.wait_decision(hold.id, wait, unix_now).await?;
         Ok(match hold.state {
@@ -66,6 +70,10 @@ pub fn settle(home: &Home, config: &holdpoint_policy::config::Config, action: &A
             Denial::Held { hold_id: None, reason: format!("{reason}; and the approval queue failed: {e}") }.to_string(),
         )
     })
+}
+
+fn desktop() -> bool {
+    std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
 }
 
 /// One line an approver reads first.
