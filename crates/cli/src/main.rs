@@ -12,6 +12,7 @@ mod notify;
 mod policy_cmd;
 mod spool;
 mod state;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -186,6 +187,9 @@ enum Command {
         #[arg(long)]
         token_file: Option<PathBuf>,
     },
+    /// A live terminal view of holds; keys approve, deny or cancel (asking for the token).
+    #[command(after_help = "Examples:\n  holdpoint watch")]
+    Watch,
     /// Read, verify or export the audit log.
     Audit {
         #[command(subcommand)]
@@ -325,6 +329,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Pending { json } => approvals::pending(&home, json),
         Command::NotifyHold { id } => notify::run(&home, &id),
+        Command::Watch => watch::run(&home),
         Command::Show { id, json } => approvals::show(&home, &id, json),
         Command::Approve { id, note, token_file } => {
             approvals::decide(&home, &id, Decision::Approve, note.as_deref(), token_file.as_deref())
