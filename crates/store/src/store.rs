@@ -209,6 +209,7 @@ pub(crate) fn head_message(seq: u64, hash: &str) -> Vec<u8> {
 async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::query("PRAGMA busy_timeout = 60000").execute(&mut *conn).await?;
     sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+    sqlx::query("PRAGMA wal_autocheckpoint = 8000").execute(&mut *conn).await?;
     Ok(())
 }
 
