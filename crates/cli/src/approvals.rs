@@ -134,7 +134,15 @@ fn token(file: Option<&Path>) -> Result<ApproverToken> {
     text.trim().parse().map_err(|_| anyhow::anyhow!("that is not an approver token (it starts with hpa_)"))
 }
 
-pub fn decide(home: &Home, id: &str, decision: Decision, note: Option<&str>, token_file: Option<&Path>) -> Result<u8> {
+/// How a decision was asked for on the command line.
+pub struct Ask<'a> {
+    pub note: Option<&'a str>,
+    pub token_file: Option<&'a Path>,
+    pub json: bool,
+}
+
+pub fn decide(home: &Home, id: &str, decision: Decision, ask: Ask<'_>) -> Result<u8> {
+    let Ask { note, token_file, json } = ask;
     let id = parse_id(id)?;
     let token = token(token_file)?;
     let state = open(home)?;
@@ -148,7 +156,11 @@ pub fn decide(home: &Home, id: &str, decision: Decision, note: Option<&str>, tok
             Decision::Cancel => state.store.cancel(id, &signed, note, now).await,
         }
     })?;
-    println!("{}", describe(&after, now));
+    if json {
+        println!("{}", hold_json(&after));
+    } else {
+        println!("{}", describe(&after, now));
+    }
     Ok(0)
 }
 

@@ -163,6 +163,9 @@ enum Command {
         /// The approver's token file (without it: typed at the terminal).
         #[arg(long)]
         token_file: Option<PathBuf>,
+        /// Print the hold afterwards as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Deny a hold.
     #[command(
@@ -177,6 +180,9 @@ enum Command {
         /// The approver's token file (without it: typed at the terminal).
         #[arg(long)]
         token_file: Option<PathBuf>,
+        /// Print the hold afterwards as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Cancel an approved hold during its cool-off delay.
     #[command(after_help = "Examples:\n  holdpoint cancel 3 --token-file ~/.holdpoint-bob.token")]
@@ -186,6 +192,9 @@ enum Command {
         /// The approver's token file (without it: typed at the terminal).
         #[arg(long)]
         token_file: Option<PathBuf>,
+        /// Print the hold afterwards as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// A live terminal view of holds; keys approve, deny or cancel (asking for the token).
     #[command(after_help = "Examples:\n  holdpoint watch")]
@@ -331,14 +340,17 @@ fn run(cli: Cli) -> Result<u8> {
         Command::NotifyHold { id } => notify::run(&home, &id),
         Command::Watch => watch::run(&home),
         Command::Show { id, json } => approvals::show(&home, &id, json),
-        Command::Approve { id, note, token_file } => {
-            approvals::decide(&home, &id, Decision::Approve, note.as_deref(), token_file.as_deref())
+        Command::Approve { id, note, token_file, json } => {
+            let ask = approvals::Ask { note: note.as_deref(), token_file: token_file.as_deref(), json };
+            approvals::decide(&home, &id, Decision::Approve, ask)
         }
-        Command::Deny { id, reason, token_file } => {
-            approvals::decide(&home, &id, Decision::Deny, Some(&reason), token_file.as_deref())
+        Command::Deny { id, reason, token_file, json } => {
+            let ask = approvals::Ask { note: Some(&reason), token_file: token_file.as_deref(), json };
+            approvals::decide(&home, &id, Decision::Deny, ask)
         }
-        Command::Cancel { id, token_file } => {
-            approvals::decide(&home, &id, Decision::Cancel, None, token_file.as_deref())
+        Command::Cancel { id, token_file, json } => {
+            let ask = approvals::Ask { note: None, token_file: token_file.as_deref(), json };
+            approvals::decide(&home, &id, Decision::Cancel, ask)
         }
         Command::Audit { command: AuditCommand::Show { json } } => approvals::audit_show(&home, json),
         Command::Audit { command: AuditCommand::Verify { json } } => approvals::audit_verify(&home, json),

@@ -81,7 +81,8 @@ fn decide(home: &Home, hold: &Hold, decision: Decision) -> String {
         }
         Decision::Approve | Decision::Cancel => None,
     };
-    match approvals::decide(home, &hold.id.to_string(), decision, note.as_deref(), None) {
+    let ask = approvals::Ask { note: note.as_deref(), token_file: None, json: false };
+    match approvals::decide(home, &hold.id.to_string(), decision, ask) {
         Ok(_) => format!("hold {}: {} done", hold.id, decision.as_str()),
         Err(e) => format!("hold {}: {e:#}", hold.id),
     }

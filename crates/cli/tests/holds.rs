@@ -74,7 +74,16 @@ fn approve_then_the_same_action_passes_once() {
     assert!(env.hook(HELD).contains("as hold 1"));
 
     let alice = env.approver("alice");
-    env.cmd().args(["approve", "1", "--note", "old site, archived"]).arg("--token-file").arg(&alice).assert().success();
+    let out = env
+        .cmd()
+        .args(["approve", "1", "--json", "--note", "old data, archived"])
+        .arg("--token-file")
+        .arg(&alice)
+        .assert()
+        .success();
+    let approved: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(approved["state"], "released");
+    assert_eq!(approved["approvals"][0]["approver"], "alice");
     assert_eq!(env.hook(HELD).trim(), "{}", "released: this exact action runs");
     let again = env.hook(HELD);
     assert!(again.contains("as hold 2"), "a release is used once: {again}");
@@ -261,4 +270,24 @@ fn a_waiting_hook_is_refused_when_the_hold_is_denied() {
         let out = waiting.join().unwrap();
         assert!(out.contains("\"deny\"") && out.contains("hold 1 was denied"), "{out}");
     });
+}
+
+/// A cool-off delay from a user policy: approved, not yet released, and cancelled by an
+/// approver during the delay; the agent's retry is held anew.
+#[test]
+fn an_approval_can_be_cancelled_during_its_cool_off() {
+    let env = Env::new("0s");
+    let policy = "@id(\"cool-off-var-lib\")\n@verdict(\"hold\")\n@delay_secs(\"600\")\n@reason(\"data under /var/lib waits ten minutes after approval\")\nforbid (principal, action == Holdpoint::Action::\"delete\", resource)\nwhen { resource.id like \"/var/lib/*\" };\n";
+    std::fs::write(env.holdpoint.path().join("config/policies/cool-off.cedar"), policy).unwrap();
+    assert!(env.hook(HELD).contains("as hold 1"));
+    let (alice, bob) = (env.approver("alice"), env.approver("bob"));
+    let out = env.cmd().args(["approve", "1", "--json"]).arg("--token-file").arg(&alice).assert().success();
+    let approved: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(approved["state"], "approved", "waiting out the cool-off");
+    assert!(approved["release_at"].as_u64().unwrap() > approved["created"].as_u64().unwrap() + 500);
+    assert!(env.hook(HELD).contains("as hold 1"), "not released during the delay");
+    let out = env.cmd().args(["cancel", "1", "--json"]).arg("--token-file").arg(&bob).assert().success();
+    let cancelled: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(cancelled["state"], "cancelled");
+    assert!(env.hook(HELD).contains("as hold 2"), "a cancelled approval releases nothing");
 }
