@@ -102,7 +102,7 @@ impl<'a> Walker<'a> {
         }
         // `[` inside `${...}` makes brush-parser crawl (found by fuzzing); array-heavy input is
         // held rather than parsed.
-        if text.matches("${").count() > MAX_NESTING / 2 && text.matches('[').count() > MAX_NESTING / 2 {
+        if text.matches("${").count() > 3 && text.matches('[').count() > MAX_NESTING / 2 {
             self.push(opaque(text, "too many parameter expansions with subscripts to parse", "shell-too-deep"));
             return;
         }
