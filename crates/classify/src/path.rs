@@ -232,7 +232,19 @@ pub fn info(path: &str, ctx: &Context) -> PathInfo {
         tag("secret");
     }
     let in_agent_settings = |base: &str| AGENT_SETTINGS.iter().any(|s| is_within(&abs, &format!("{base}/{s}")));
-    if in_agent_settings(&ctx.home) || in_agent_settings(&ctx.workspace) || is_holdpoint_binary(&abs) {
+    // A directory that holds a guarded file guards it too: moving or deleting `~/.claude` or
+    // the parent of Holdpoint's state removes what is inside.
+    let holds_guarded = |base: &str| {
+        AGENT_SETTINGS.iter().any(|s| is_within(&format!("{base}/{s}"), &abs) && abs != base && abs != "/")
+    };
+    let holds_state = ctx.guarded.iter().any(|g| is_within(g, &abs) && abs != "/" && abs != ctx.home);
+    if in_agent_settings(&ctx.home)
+        || in_agent_settings(&ctx.workspace)
+        || holds_guarded(&ctx.home)
+        || holds_guarded(&ctx.workspace)
+        || holds_state
+        || is_holdpoint_binary(&abs)
+    {
         tag("guard");
     }
     if is_secret(&abs, scope, ctx) {
@@ -264,7 +276,9 @@ fn relative_components<'a>(abs: &'a str, ctx: &Context) -> Vec<&'a str> {
 fn scope_of(abs: &str, ctx: &Context) -> Scope {
     if is_within(abs, &ctx.workspace) && ctx.workspace != "/" && ctx.workspace != ctx.home {
         Scope::Workspace
-    } else if ctx.temp_dirs.iter().any(|t| is_within(abs, t) && abs != t.trim_end_matches('/')) {
+    } else if ctx.temp_dirs.iter().any(|t| is_within(abs, t) && abs != t.trim_end_matches('/'))
+        && !is_within(&ctx.workspace, abs)
+    {
         Scope::Scratch
     } else {
         Scope::Host
@@ -310,6 +324,10 @@ fn is_secret(abs: &str, scope: Scope, ctx: &Context) -> bool {
         return true;
     }
     if SYSTEM_SECRETS.iter().any(|s| is_within(abs, s)) && !is_within(&ctx.home, "/root") {
+        return true;
+    }
+    // Any process's environment (`/proc/self/environ`, `/proc/$$/environ`, `/proc/1234/environ`).
+    if abs.starts_with("/proc/") && abs.ends_with("/environ") {
         return true;
     }
     let name = abs.rsplit('/').next().unwrap_or("");

@@ -23,6 +23,25 @@ const SENDERS: &[&str] = &[
     "ftp",
 ];
 
+/// Commands that pass (a transform of) their input on to their output.
+const FILTERS: &[&str] = &[
+    "base64", "base32", "xxd", "od", "hexdump", "gzip", "bzip2", "xz", "zstd", "tee", "sed", "awk", "tr", "sort",
+    "head", "tail", "grep", "cut", "rev", "openssl", "gpg", "jq", "cat", "uniq", "column",
+];
+
+/// Commands that print the environment.
+fn env_dump(cmd: &str) -> bool {
+    matches!(cmd.split_whitespace().next(), Some("env" | "printenv" | "set" | "export" | "declare"))
+}
+
+/// A variable whose name says it holds a credential.
+fn secret_variable(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "ACCESS_KEY", "PRIVATE_KEY", "CREDENTIAL"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
 /// Dispatch one simple command; returns what it feeds the next pipeline stage.
 pub(crate) fn dispatch(w: &mut Walker<'_>, s: Simple, depth: usize) -> Stdin {
     for (name, _) in &s.assignments {
@@ -56,6 +75,8 @@ fn produced(name: &str, args: &[Arg], stdin: &Stdin) -> Stdin {
             Stdin::Text(words.join(" "))
         }
         "cat" if args.is_empty() => stdin.clone(),
+        // Filters pass their input on: `env | base64 | curl` still sends the environment.
+        _ if FILTERS.contains(&name) && matches!(stdin, Stdin::From(p, _) if env_dump(p)) => stdin.clone(),
         _ => Stdin::From(name.to_owned(), args.to_vec()),
     }
 }
@@ -85,6 +106,8 @@ pub(crate) fn run(w: &mut Walker<'_>, name: &str, args: &[Arg], s: &Simple, dept
         "make" | "gmake" => make(w, args, depth),
         "watch" => watch(w, args, depth),
         "git" => git::git(w, args),
+        "awk" | "gawk" | "mawk" | "nawk" => awk(w, args, depth),
+        "docker" | "podman" if args.first().is_some_and(|a| a.text == "run") => container_run(w, name, args),
         "nsupdate" => cloud::nsupdate(w, args, &s.stdin),
         n if SHELLS.contains(&n) => shell(w, args, &s.stdin, depth),
         n if interp::is_interpreter(n) => interp::interpreter(w, n, args, &s.stdin, depth),
@@ -356,6 +379,48 @@ fn watch(w: &mut Walker<'_>, args: &[Arg], depth: usize) {
     }
 }
 
+/// awk programs can run commands (`system()`, `| "sh"`) and write files (`print > "f"`).
+fn awk(w: &mut Walker<'_>, args: &[Arg], depth: usize) {
+    let Some(program) = args.iter().find(|a| !a.text.starts_with('-')) else { return };
+    if args.iter().any(|a| a.text == "-f") {
+        return;
+    }
+    let code = &program.text;
+    if code.contains("system(") || code.contains("| \"") || code.contains("|\"") {
+        let literal = code
+            .split("system(")
+            .nth(1)
+            .and_then(|r| r.trim_start().strip_prefix('"'))
+            .and_then(|r| r.split('"').next());
+        match literal {
+            Some(cmd) if program.literal && code.matches("system(").count() == 1 && !code.contains('|') => {
+                w.script(cmd, depth + 1)
+            }
+            _ => w.push(opaque(code, "an awk program runs commands", "interp-awk-command")),
+        }
+    }
+    if code.contains("> \"") || code.contains(">\"") {
+        w.push(opaque(code, "an awk program writes files", "interp-awk-write"));
+    }
+}
+
+/// `docker run -v /:/host ...` or `--privileged`: the container can change the host.
+fn container_run(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
+    let host_root = args.windows(2).any(|p| {
+        matches!(p.first().map(|a| a.text.as_str()), Some("-v" | "--volume" | "--mount"))
+            && p.get(1).is_some_and(|v| {
+                let source = v.text.split(':').next().unwrap_or("").trim_start_matches("type=bind,source=");
+                let info = crate::path::info(source, &w.ctx);
+                info.tags.contains("root") || info.tags.contains("secret") || info.tags.contains("guard")
+            })
+    });
+    let privileged = args.iter().any(|a| a.text == "--privileged" || a.text == "--pid=host");
+    if host_root || privileged {
+        let why = "a container with the host's root, home or secrets mounted, or privileged, can change the host";
+        w.push(opaque(&format!("{name} run"), why, "container-host-access"));
+    }
+}
+
 /// `bash -c STRING`, `bash script.sh`, `curl ... | bash`.
 fn shell(w: &mut Walker<'_>, args: &[Arg], stdin: &Stdin, depth: usize) {
     if let Some(pos) = args
@@ -516,12 +581,16 @@ fn make(w: &mut Walker<'_>, args: &[Arg], depth: usize) {
 
 /// Sending the environment or a secret over the network.
 fn network(w: &mut Walker<'_>, name: &str, args: &[Arg], stdin: &Stdin) {
-    let env_dump =
-        |cmd: &str| matches!(cmd.split_whitespace().next(), Some("env" | "printenv" | "set" | "export" | "declare"));
+    let piped_vars = match stdin {
+        Stdin::From(_, from) => from.iter().flat_map(|a| &a.unknown_vars).any(|v| secret_variable(v)),
+        _ => false,
+    };
     let from_env = match stdin {
         Stdin::From(producer, _) => env_dump(producer),
         _ => false,
-    } || args.iter().flat_map(|a| &a.substitutions).any(|s| env_dump(s));
+    } || args.iter().flat_map(|a| &a.substitutions).any(|s| env_dump(s))
+        || args.iter().flat_map(|a| &a.unknown_vars).any(|v| secret_variable(v))
+        || piped_vars;
     if from_env {
         let target = Target::new(TargetKind::Environment, "environment").tagged("secret");
         w.push(effect(
@@ -597,7 +666,8 @@ fn secret_reads(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
             .split_once('=')
             .map_or(a.text.as_str(), |(k, v)| if k.starts_with('-') { v } else { a.text.as_str() });
         let text = text.strip_prefix('@').unwrap_or(text);
-        if !looks_like_path(text) {
+        // Bare names count too: after `cd ~/.ssh`, `id_rsa` is a key.
+        if text.starts_with('-') || text.is_empty() || text.contains("://") {
             continue;
         }
         let info = path::info(text, &w.ctx);

@@ -79,6 +79,15 @@ pub(crate) fn db_cli(w: &mut Walker<'_>, name: &str, args: &[Arg], stdin: &Stdin
     }
     match stdin {
         Stdin::Text(t) => texts.push((t.clone(), true)),
+        // `cat drop.sql | psql`: the file's statements, when Holdpoint can read them.
+        Stdin::From(producer, from) if producer == "cat" => {
+            for f in from.iter().filter(|a| !a.text.starts_with('-')) {
+                match w.facts.read(&path::resolve(&f.text, &w.ctx)) {
+                    Some(text) => texts.push((text, true)),
+                    None => texts.push((f.text.clone(), false)),
+                }
+            }
+        }
         Stdin::From(producer, _) if producer != "cat" => texts.push((producer.clone(), false)),
         Stdin::From(..) | Stdin::None => {}
     }

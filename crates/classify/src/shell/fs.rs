@@ -93,7 +93,11 @@ pub(crate) fn files(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
         "touch" | "mkdir" | "mkfifo" => {
             ops.iter().for_each(|a| w.path_effect(Verb::Write, a, false, "fs-write", "creates this file"))
         }
-        "sed" | "perl" if has_flag(args, 'i', &["--in-place"]) => in_place(w, name, &ops),
+        "sed" | "perl" if args.iter().any(|a| in_place_flag(name, &a.text)) => {
+            let script_given =
+                args.iter().any(|a| a.text == "-e" || a.text == "-f" || a.text.starts_with("--expression"));
+            in_place(w, name, &ops, script_given);
+        }
         "dd" => dd(w, args),
         "chmod" | "chown" | "chgrp" | "chattr" | "setfacl" => permissions(w, name, args, &ops),
         n if n.starts_with("mkfs") || DISK_TOOLS.contains(&n) => wipe_disks(w, n, &ops),
@@ -145,9 +149,13 @@ fn copy_files(w: &mut Walker<'_>, name: &str, args: &[Arg], ops: &[&Arg]) {
     };
     let deleting =
         name == "rsync" && args.iter().any(|a| a.text.starts_with("--del") || a.text == "--remove-source-files");
+    let moves = args.iter().any(|a| a.text == "--remove-source-files" || a.text == "--remove-files");
     for s in sources {
         if !s.text.contains(':') || s.text.starts_with('/') {
             w.path_effect(Verb::Read, s, false, "fs-copy", "copies this file");
+            if moves {
+                w.path_effect(Verb::Delete, s, true, "fs-move-sources", "removes the source files once copied");
+            }
         }
     }
     let Some(dest) = dest else { return };
@@ -187,9 +195,16 @@ fn remote_copy(w: &mut Walker<'_>, host: &str, remote_path: &str) {
     ));
 }
 
-fn in_place(w: &mut Walker<'_>, name: &str, ops: &[&Arg]) {
-    // The first operand is the script (unless given with -e), the rest are files.
-    for a in ops.iter().skip(1) {
+/// `-i`, `-i.bak`, `--in-place`, and perl's `-pi`/`-pi.bak`.
+fn in_place_flag(name: &str, flag: &str) -> bool {
+    flag.starts_with("-i")
+        || flag.starts_with("--in-place")
+        || (name == "perl" && flag.starts_with('-') && !flag.starts_with("--") && flag.contains('i'))
+}
+
+fn in_place(w: &mut Walker<'_>, name: &str, ops: &[&Arg], script_given: bool) {
+    // The first operand is the script unless one came with -e or -f; the rest are files.
+    for a in ops.iter().skip(usize::from(!script_given)) {
         w.path_effect(
             Verb::Write,
             a,

@@ -15,6 +15,13 @@ pub(crate) fn git(w: &mut Walker<'_>, args: &[Arg]) {
     let mut i = 0;
     let mut repo = w.ctx.workspace.clone();
     while let Some(a) = args.get(i).filter(|a| a.text.starts_with('-')) {
+        if a.text == "-c"
+            && let Some(setting) = args.get(i + 1)
+            && runs_something(&setting.text)
+        {
+            let why = "a git setting given on the command line that runs commands or rewrites what a push sends";
+            w.push(super::opaque(&setting.text, why, "git-config-runs"));
+        }
         if a.text == "-C"
             && let Some(dir) = args.get(i + 1)
         {
@@ -35,6 +42,10 @@ pub(crate) fn git(w: &mut Walker<'_>, args: &[Arg]) {
         let target = Target::new(TargetKind::Git, format!("{repo} ({what})"));
         w.push(effect(verb, target, Reversibility::Irreversible, scope, rule, why));
     };
+    if sub_name == "config" && all_words.iter().any(|w| runs_something(w)) {
+        let why = "git configuration that runs commands later (aliases, hooks, pagers) or changes what a push sends";
+        w.push(super::opaque(&all_words.join(" "), why, "git-config-runs"));
+    }
     match sub_name.as_str() {
         "push" => push(w, rest, &repo),
         "reset" if words.iter().any(|w| matches!(w.to_lowercase().as_str(), "--hard" | "--merge" | "--keep")) => {
@@ -167,6 +178,27 @@ fn has_short(word: &str, c: char) -> bool {
 
 /// `git checkout` overwrites working-tree files when forced, or when given paths: after
 /// `--`, from a pathspec file, or as more than one operand (a tree-ish, then paths).
+/// Settings whose value git runs, or that change what `git push` sends.
+fn runs_something(setting: &str) -> bool {
+    let key = setting.split('=').next().unwrap_or("").to_ascii_lowercase();
+    key.starts_with("alias.")
+        || key.starts_with("filter.")
+        || key.ends_with(".push")
+        || key.ends_with(".pushurl")
+        || matches!(
+            key.as_str(),
+            "core.hookspath"
+                | "core.sshcommand"
+                | "core.pager"
+                | "core.editor"
+                | "core.fsmonitor"
+                | "sequence.editor"
+                | "diff.external"
+                | "credential.helper"
+                | "remote.pushdefault"
+        )
+}
+
 fn discards_checkout(words: &[&str]) -> bool {
     let options: Vec<&str> = words.iter().copied().take_while(|w| *w != "--").collect();
     let forced = options.iter().any(|w| *w == "--force" || has_short(w, 'f'));
@@ -246,7 +278,9 @@ fn push(w: &mut Walker<'_>, rest: &[Arg], repo: &str) {
         return;
     }
     for (branch, forced, deleted) in branches {
-        let protected = branch == "(current branch)" || is_protected(&branch, &w.ctx.protected_branches);
+        // A wildcard refspec (`refs/heads/*`) takes every branch, protected ones included.
+        let protected =
+            branch == "(current branch)" || branch.contains('*') || is_protected(&branch, &w.ctx.protected_branches);
         let mut target = Target::new(TargetKind::Git, format!("{remote}/{branch}"));
         if protected {
             target = target.tagged("protected_branch");
