@@ -54,6 +54,9 @@ pub(crate) fn dispatch(w: &mut Walker<'_>, s: Simple, depth: usize) -> Stdin {
     }
     let name = command_name(&first.text);
     let args: Vec<Arg> = s.args.get(1..).unwrap_or_default().to_vec();
+    if name == "unset" {
+        args.iter().for_each(|a| guard_variable(w, &a.text));
+    }
     if name == "export" || name == "declare" || name == "typeset" || name == "readonly" {
         for a in &args {
             if let Some((var, _)) = a.text.split_once('=') {

@@ -15,6 +15,7 @@ pub const RULE_PACKS: &[(&str, &str)] = &[
     ("infrastructure", include_str!("../../rules/infrastructure.toml")),
     ("migrations", include_str!("../../rules/migrations.toml")),
     ("containers", include_str!("../../rules/containers.toml")),
+    ("secrets", include_str!("../../rules/secrets.toml")),
 ];
 
 /// A subcommand word must be among the first positionals to count (so a value like
@@ -43,6 +44,9 @@ pub struct Rule {
     pub flags: Vec<String>,
     /// `VERB KIND REVERSIBILITY SCOPE`.
     pub effect: String,
+    /// Tags of the target (`secret` for commands that print a credential).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Why, in plain words.
     pub why: String,
 }
@@ -103,7 +107,8 @@ pub(crate) fn apply(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
         if matches(&c.rule, args) {
             let positionals: Vec<&str> =
                 args.iter().map(|a| a.text.as_str()).filter(|t| !t.starts_with('-')).take(4).collect();
-            let target = Target::new(c.kind, format!("{name} {}", positionals.join(" ")).trim_end().to_owned());
+            let mut target = Target::new(c.kind, format!("{name} {}", positionals.join(" ")).trim_end().to_owned());
+            target.tags.extend(c.rule.tags.iter().cloned());
             w.push(effect(c.verb, target, c.reversibility, c.scope, &c.rule.id, &c.rule.why));
         }
     }
