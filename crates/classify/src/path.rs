@@ -210,6 +210,13 @@ pub fn normalize(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// `path` below `base`, without the leading `/` (`Some("")` for `base` itself).
+fn relative_to<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    let base = base.trim_end_matches('/');
+    let rest = path.strip_prefix(base)?;
+    if rest.is_empty() { Some("") } else { rest.strip_prefix('/') }
+}
+
 /// Whether `path` is `dir` or inside it.
 pub fn is_within(path: &str, dir: &str) -> bool {
     let dir = dir.trim_end_matches('/');
@@ -231,11 +238,14 @@ pub fn info(path: &str, ctx: &Context) -> PathInfo {
         tag("guard");
         tag("secret");
     }
-    let in_agent_settings = |base: &str| AGENT_SETTINGS.iter().any(|s| is_within(&abs, &format!("{base}/{s}")));
+    let in_agent_settings =
+        |base: &str| relative_to(&abs, base).is_some_and(|rel| AGENT_SETTINGS.iter().any(|s| is_within(rel, s)));
     // A directory that holds a guarded file guards it too: moving or deleting `~/.claude` or
     // the parent of Holdpoint's state removes what is inside.
     let holds_guarded = |base: &str| {
-        AGENT_SETTINGS.iter().any(|s| is_within(&format!("{base}/{s}"), &abs) && abs != base && abs != "/")
+        abs != base
+            && abs != "/"
+            && relative_to(&abs, base).is_some_and(|rel| AGENT_SETTINGS.iter().any(|s| is_within(s, rel)))
     };
     let holds_state = ctx.guarded.iter().any(|g| is_within(g, &abs) && abs != "/" && abs != ctx.home);
     if in_agent_settings(&ctx.home)
@@ -320,7 +330,7 @@ fn is_holdpoint_binary(abs: &str) -> bool {
 }
 
 fn is_secret(abs: &str, scope: Scope, ctx: &Context) -> bool {
-    if HOME_SECRETS.iter().any(|s| is_within(abs, &format!("{}/{s}", ctx.home))) {
+    if relative_to(abs, &ctx.home).is_some_and(|rel| HOME_SECRETS.iter().any(|s| is_within(rel, s))) {
         return true;
     }
     if SYSTEM_SECRETS.iter().any(|s| is_within(abs, s)) && !is_within(&ctx.home, "/root") {
