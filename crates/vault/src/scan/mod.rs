@@ -1,0 +1,1 @@
+//! Plaintext secrets on disk: known credential formats and high-entropy assignments.
