@@ -92,6 +92,9 @@ impl Store {
         let options = AnyPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(60))
+            // A local file needs no liveness ping before each use: it would be one more round
+            // trip to SQLite's worker thread on every decision.
+            .test_before_acquire(false)
             .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await }));
         Self::open_url(options, &url, Backend::Sqlite, &place, state_dir).await
     }
