@@ -1,0 +1,1 @@
+SELECT 'DELETE FROM users; DROP TABLE x' AS sql_text

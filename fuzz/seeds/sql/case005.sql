@@ -1,0 +1,1 @@
+SELECT "drop", "delete" FROM audit.events

@@ -1,0 +1,1 @@
+SELECT "drop" FROM t WHERE "truncate" = 1

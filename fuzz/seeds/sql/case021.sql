@@ -1,0 +1,1 @@
+INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET seen = now()

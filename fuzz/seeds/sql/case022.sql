@@ -1,0 +1,1 @@
+INSERT INTO archive SELECT * FROM orders WHERE created < now() - interval '1 year'

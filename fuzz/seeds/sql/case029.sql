@@ -1,0 +1,1 @@
+DELETE FROM users u USING bans b WHERE b.user_id = u.id

@@ -1,0 +1,1 @@
+UPDATE users SET active = false FROM bans WHERE bans.user_id = users.id

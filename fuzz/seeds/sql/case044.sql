@@ -1,0 +1,1 @@
+COMMENT ON TABLE users IS 'DROP TABLE users'

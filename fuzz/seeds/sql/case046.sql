@@ -1,0 +1,1 @@
+SELECT * INTO TEMP scratch FROM users

@@ -1,0 +1,1 @@
+SELECT nextval('users_id_seq')

@@ -1,0 +1,1 @@
+PREPARE q(int) AS SELECT * FROM users WHERE id = $1

@@ -1,0 +1,1 @@
+DR/**/OP TABLE users

@@ -1,0 +1,1 @@
+DROP FUNCTION app.refresh(int)

@@ -1,0 +1,1 @@
+DROP POLICY tenant_isolation ON orders

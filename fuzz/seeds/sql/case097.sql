@@ -1,0 +1,1 @@
+DELETE FROM users u WHERE u.id = u.id

@@ -1,0 +1,1 @@
+DELETE FROM users WHERE now() > '2000-01-01'

@@ -1,0 +1,1 @@
+DELETE FROM users WHERE (id = 3) OR (E'x' = E'x')

@@ -1,0 +1,1 @@
+DELETE FROM users WHERE $$a$$ = $tag$a$tag$

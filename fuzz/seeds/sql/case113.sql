@@ -1,0 +1,1 @@
+dElEtE fRoM users

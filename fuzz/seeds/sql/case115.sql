@@ -1,0 +1,1 @@
+UPDATE users SET admin = true WHERE 1 = 1

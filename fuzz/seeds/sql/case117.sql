@@ -1,0 +1,1 @@
+MERGE INTO users u USING bans b ON true WHEN MATCHED THEN DELETE

@@ -1,0 +1,1 @@
+ALTER TABLE IF EXISTS app.users DROP COLUMN IF EXISTS email, ADD COLUMN mail text

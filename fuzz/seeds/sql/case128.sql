@@ -1,0 +1,1 @@
+ALTER TABLE orders OWNER TO mallory

@@ -1,0 +1,1 @@
+ALTER DOMAIN positive DROP CONSTRAINT positive_check

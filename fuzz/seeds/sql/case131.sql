@@ -1,0 +1,1 @@
+WITH gone AS (DELETE FROM users WHERE id = 1 RETURNING *) SELECT * FROM gone

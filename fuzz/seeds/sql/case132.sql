@@ -1,0 +1,1 @@
+WITH t AS (UPDATE users SET admin = true RETURNING id) INSERT INTO log SELECT id FROM t

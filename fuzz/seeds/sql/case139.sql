@@ -1,0 +1,1 @@
+COPY users FROM '/var/lib/postgresql/users.csv' WITH (FORMAT csv)

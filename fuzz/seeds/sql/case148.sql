@@ -1,0 +1,1 @@
+SELECT * FROM public.dblink('host=other', 'SELECT 1') AS t(x int)

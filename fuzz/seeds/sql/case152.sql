@@ -1,0 +1,1 @@
+SELECT pg_file_write('/tmp/x', 'data', false)

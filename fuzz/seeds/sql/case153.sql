@@ -1,0 +1,1 @@
+SELECT set_config('session_replication_role', 'replica', false)

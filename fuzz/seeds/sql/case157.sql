@@ -1,0 +1,1 @@
+SELECT lo_export(16397, '/tmp/out')

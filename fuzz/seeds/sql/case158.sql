@@ -1,0 +1,1 @@
+INSERT INTO t (x) VALUES (pg_terminate_backend(1))

@@ -1,0 +1,1 @@
+UPDATE users SET note = pg_read_file('/etc/hosts') WHERE id = 1

@@ -1,0 +1,1 @@
+SELECT CASE WHEN true THEN pg_cancel_backend(1) END

@@ -1,0 +1,1 @@
+SELECT (SELECT pg_terminate_backend(pid) FROM pg_stat_activity LIMIT 1)

@@ -1,0 +1,1 @@
+SELECT count(*), lower(name) FROM users GROUP BY 2

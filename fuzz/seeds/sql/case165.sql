@@ -1,0 +1,1 @@
+DO LANGUAGE plpgsql $body$ BEGIN DELETE FROM users; END $body$

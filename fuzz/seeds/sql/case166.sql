@@ -1,0 +1,1 @@
+CREATE FUNCTION wipe() RETURNS void AS $$ DELETE FROM users $$ LANGUAGE sql

@@ -1,0 +1,1 @@
+CALL cleanup_old_rows(30)

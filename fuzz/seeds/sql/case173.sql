@@ -1,0 +1,1 @@
+GRANT SELECT ON users TO analyst

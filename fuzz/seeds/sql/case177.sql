@@ -1,0 +1,1 @@
+ALTER USER app WITH PASSWORD 'hunter2'

@@ -1,0 +1,1 @@
+CREATE USER temp_user PASSWORD 'x'

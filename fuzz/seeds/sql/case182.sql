@@ -1,0 +1,1 @@
+CREATE POLICY everyone ON orders USING (true)

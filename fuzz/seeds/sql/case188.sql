@@ -1,0 +1,1 @@
+ALTER DATABASE app SET session_replication_role = replica

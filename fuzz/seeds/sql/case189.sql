@@ -1,0 +1,1 @@
+ALTER ROLE app SET statement_timeout = 0

@@ -1,0 +1,1 @@
+UPDATE users SET name = 'a' WHERE id = 1; DELETE FROM users

@@ -1,0 +1,1 @@
+BEGIN; TRUNCATE audit; COMMIT;

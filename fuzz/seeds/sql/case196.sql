@@ -1,0 +1,3 @@
+SELECT 1;
+-- DROP TABLE users;
+SELECT 2

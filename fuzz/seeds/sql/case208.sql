@@ -1,0 +1,1 @@
+UPDATE users SET x = 1 WHERE id = 1 OR id = 2

@@ -1,0 +1,1 @@
+INSERT INTO notes (body) SELECT pg_read_file('/etc/hostname')
