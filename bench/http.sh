@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The egress proxy's cost, with wrk on loopback, one run each, against one upstream (a tiny
+# hyper server, crates/proxy/examples/bench_upstream.rs):
+#   direct          wrk → upstream
+#   nginx           wrk → nginx (reverse proxy, keep-alive to the upstream) → upstream
+#   holdpoint       wrk → holdpoint serve (absolute-form requests) → upstream
+#   holdpoint-distinct  the same with a new path on every request, so every decision runs the
+#                   classifier and Cedar (the policy's decisions are memoised per effects)
+#   holdpoint+vault the same, with a vault placeholder in Authorization replaced by its secret
+#   holdpoint-tls   wrk → socat (does the CONNECT) → holdpoint serve (TLS interception) → TLS upstream
+#   direct-tls      wrk → TLS upstream (the baseline of the TLS row)
+# Each is measured twice: throughput (-c 32) and latency (-c 1, one request at a time).
+# The TLS row includes socat's relay, since wrk cannot speak to a proxy by CONNECT itself.
+# Needs wrk, nginx and socat (Debian packages); builds release binaries once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in wrk nginx socat; do
+  command -v "$tool" >/dev/null || PATH="$PATH:/usr/sbin" command -v "$tool" >/dev/null ||
+    { echo "bench/http.sh needs $tool: apt-get install wrk nginx socat" >&2; exit 1; }
+done
+export PATH="$PATH:/usr/sbin"
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-32}"
+
+cargo build --release --locked --bin holdpoint >&2
+cargo build --release --locked -p holdpoint-proxy --example bench_upstream >&2
+bin="$PWD/target/release/holdpoint"
+upstream_bin="$PWD/target/release/examples/bench_upstream"
+
+dir="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+up=$(free_port); up_tls=$(free_port); ngx=$(free_port); hp=$(free_port); relay=$(free_port)
+"$upstream_bin" "127.0.0.1:$up" 2>/dev/null & pids+=($!)
+"$upstream_bin" "127.0.0.1:$up_tls" --tls "$dir" 2>/dev/null & pids+=($!)
+wait_port "$up"; wait_port "$up_tls"
+
+# nginx as a reverse proxy to the same upstream, keep-alive both ways, one worker per core.
+mkdir -p "$dir/nginx"
+cat > "$dir/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $dir/nginx; proxy_temp_path $dir/nginx; fastcgi_temp_path $dir/nginx;
+  uwsgi_temp_path $dir/nginx; scgi_temp_path $dir/nginx;
+  upstream app { server 127.0.0.1:$up; keepalive 64; }
+  server {
+    listen 127.0.0.1:$ngx;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" & pids+=($!)
+wait_port "$ngx"
+
+# Holdpoint: a fresh home, the upstream's CA trusted, a vault secret bound to the upstream.
+export HOLDPOINT_HOME="$dir/home"
+"$bin" init >/dev/null
+printf '[proxy]\nlisten = "127.0.0.1:%s"\n' "$hp" > "$HOLDPOINT_HOME/config/config.toml"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/vault.key"; echo >> "$dir/vault.key"
+chmod 600 "$dir/vault.key"
+export HOLDPOINT_VAULT_KEY_FILE="$dir/vault.key"
+placeholder=$(printf 'sk-bench-secret' | "$bin" vault add bench --host 127.0.0.1 --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["placeholders"]["value"])')
+SSL_CERT_FILE="$dir/upstream-ca.pem" "$bin" serve 2>"$dir/serve.log" & pids+=($!)
+wait_port "$hp"
+# wrk speaks TLS to socat, which opens the tunnel through Holdpoint with CONNECT.
+socat -lf /dev/null "TCP-LISTEN:$relay,bind=127.0.0.1,reuseaddr,fork" "PROXY:127.0.0.1:localhost:$up_tls,proxyport=$hp" & pids+=($!)
+wait_port "$relay"
+
+# Absolute-form requests for a forward proxy: wrk connects to the proxy and sends the full URL.
+cat > "$dir/forward.lua" <<EOF
+wrk.path = "http://127.0.0.1:$up/"
+wrk.headers["Host"] = "127.0.0.1:$up"
+EOF
+# A new path on every request: no decision is ever made twice (the memo never hits).
+cat > "$dir/distinct.lua" <<EOF
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+function init(args) counter = 0 end
+function request()
+  counter = counter + 1
+  return wrk.format("GET", "http://127.0.0.1:$up/item/" .. id .. "/" .. counter, {["Host"] = "127.0.0.1:$up"})
+end
+EOF
+cat > "$dir/vault.lua" <<EOF
+wrk.path = "http://127.0.0.1:$up/"
+wrk.headers["Host"] = "127.0.0.1:$up"
+wrk.headers["Authorization"] = "Bearer $placeholder"
+EOF
+cat > "$dir/tls.lua" <<EOF
+wrk.headers["Host"] = "localhost:$up_tls"
+EOF
+
+check() { # name url curl-args...
+  local name=$1 url=$2; shift 2
+  local body; body=$(curl -sS --max-time 5 "$@" "$url") || { echo "$name does not answer" >&2; exit 1; }
+  [[ "$body" == "hello from upstream" ]] || { echo "$name answered: $body" >&2; exit 1; }
+}
+check direct "http://127.0.0.1:$up/"
+check nginx "http://127.0.0.1:$ngx/"
+check holdpoint "http://127.0.0.1:$up/" --proxy "http://127.0.0.1:$hp"
+check holdpoint-tls "https://localhost:$up_tls/" --proxy "http://127.0.0.1:$hp" --cacert "$HOLDPOINT_HOME/state/proxy-ca.pem"
+
+run() { # name conns url [script]
+  local name=$1 conns=$2 url=$3 script=${4:-}
+  local threads=$(( conns < 2 ? 1 : 2 ))
+  wrk -t"$threads" -c"$conns" -d"$DURATION" --latency ${script:+-s "$script"} "$url" > "$dir/$name.$conns.txt"
+}
+names=(direct nginx holdpoint holdpoint-distinct holdpoint+vault direct-tls holdpoint-tls)
+urls=("http://127.0.0.1:$up/" "http://127.0.0.1:$ngx/" "http://127.0.0.1:$hp/" "http://127.0.0.1:$hp/"
+      "http://127.0.0.1:$hp/" "https://localhost:$up_tls/" "https://127.0.0.1:$relay/")
+scripts=("" "" "$dir/forward.lua" "$dir/distinct.lua" "$dir/vault.lua" "" "$dir/tls.lua")
+for i in "${!names[@]}"; do
+  for conns in "$CONNS" 1; do
+    echo "wrk ${names[$i]} -c $conns ..." >&2
+    run "${names[$i]}" "$conns" "${urls[$i]}" "${scripts[$i]}"
+  done
+done
+
+python3 - "$dir" "$CONNS" "${names[@]}" <<'PY'
+import re, sys
+d, conns, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+def unit(v):
+    n, u = float(re.match(r"[\d.]+", v).group()), re.sub(r"[\d.]+", "", v)
+    return n * {"us": 1, "ms": 1e3, "s": 1e6}[u]
+def parse(name, c):
+    text = open(f"{d}/{name}.{c}.txt").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p = {k: unit(v) for k, v in re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", text)
+    return rps, p.get("50"), p.get("99"), errors.group(0) if errors else ""
+rows = {n: (parse(n, conns), parse(n, 1)) for n in names}
+print(f"{'path':19} {'req/s c='+conns:>12} {'vs direct':>9} {'vs nginx':>9} {'p50 µs c=1':>11} {'p99 µs c=1':>11} {'added p50 µs':>13}")
+for n in names:
+    (rps, _, _, err), (_, p50, p99, err1) = rows[n]
+    base = rows["direct-tls" if n.endswith("tls") else "direct"]
+    ngx = rows["nginx"][0][0]
+    added = p50 - base[1][1]
+    note = f"  ({err or err1})" if err or err1 else ""
+    print(f"{n:19} {rps:12.0f} {rps / base[0][0]:9.2f} {rps / ngx:9.2f} {p50:11.0f} {p99:11.0f} {added:13.0f}{note}")
+PY

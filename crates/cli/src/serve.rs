@@ -1,0 +1,179 @@
+//! `holdpoint serve`: the gateway. It runs the HTTP(S) egress proxy on `[proxy] listen` until
+//! SIGINT or SIGTERM, then lets requests in flight finish and writes an audit checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use holdpoint_core::Action;
+use holdpoint_policy::config::{Config, StoreLocation};
+use holdpoint_policy::{Decision, Engine};
+use holdpoint_proxy::{Ca, Credentials, Gate, NoCredentials, Proxy, Recorder, Upstream, VaultCredentials};
+use holdpoint_store::{AuditEntry, Hold, Store, unix_now};
+use holdpoint_vault::{KeyHeader, SealedRecord, Vault, VaultKey};
+
+use crate::home::Home;
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(10);
+/// Decisions waiting for the audit log before a request writes its own to the spool.
+const AUDIT_QUEUE: usize = 64 * 1024;
+/// How often waiting decisions are appended to the audit log.
+const AUDIT_EVERY: Duration = Duration::from_millis(10);
+
+pub fn run(home: &Home, config_file: Option<&Path>) -> Result<u8> {
+    let config = match config_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Config::parse(&path.display().to_string(), &text)?
+        }
+        None => home.load_config()?,
+    };
+    let engine = Engine::new(config.profile, &home.load_policies()?)?;
+    if !home.state.is_dir() {
+        bail!("{} does not exist; run `holdpoint init` first", home.state.display());
+    }
+    let ca = Ca::load(&home.state)?;
+    let upstream = Upstream::new(ssl_cert_file().as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    rt.block_on(serve(home, config, engine, ca, upstream))?;
+    Ok(0)
+}
+
+async fn serve(home: &Home, config: Config, engine: Engine, ca: Ca, upstream: Upstream) -> Result<()> {
+    let store = match &config.store {
+        StoreLocation::Sqlite => Store::open_sqlite(&home.state).await?,
+        StoreLocation::Postgres(url) => Store::open_postgres(url, &home.state).await?,
+    };
+    crate::spool::fold(&home.state, &store).await?;
+    let credentials = credentials(&store).await?;
+    let announce = config.notify.is_some()
+        || std::env::var_os("DISPLAY").is_some()
+        || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    let pending = Arc::new(Mutex::new(Vec::new()));
+    let (stop_audit, stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(write_audit(store.clone(), Arc::clone(&pending), stopped));
+    let audit = StoreAudit { state: home.state.clone(), pending, announce };
+    let listener = Proxy::bind(config.proxy.listen).await?;
+    let addr = listener.local_addr().context("cannot read the listen address")?;
+    let profile = config.profile.as_str();
+    let gate = Gate::new(engine, config, store.clone(), Arc::new(audit), credentials);
+    let proxy = Arc::new(Proxy::new(gate, ca, upstream));
+    eprintln!(
+        "holdpoint: HTTP egress proxy listening on http://{addr} (profile {profile}); \
+         agents use HTTP_PROXY=http://{addr} HTTPS_PROXY=http://{addr} and trust `holdpoint ca export`"
+    );
+    holdpoint_proxy::serve(listener, Arc::clone(&proxy), shutdown_signal(), GRACE).await;
+    // Every decision made is in the log before the checkpoint.
+    drop(proxy);
+    let _ = stop_audit.send(true);
+    let _ = writer.await;
+    store.checkpoint(unix_now()).await?;
+    store.close().await;
+    eprintln!("holdpoint: stopped");
+    Ok(())
+}
+
+/// The upstream trust additions of this environment.
+fn ssl_cert_file() -> Option<PathBuf> {
+    std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// The vault, opened with `HOLDPOINT_VAULT_KEY_FILE`; without it no placeholder is replaced.
+async fn credentials(store: &Store) -> Result<Arc<dyn Credentials>> {
+    let records = store.vault_records().await?;
+    let Some(file) = crate::vault_cmd::key_file_from_env() else {
+        if !records.is_empty() {
+            eprintln!(
+                "holdpoint: the vault holds {} secret(s) but HOLDPOINT_VAULT_KEY_FILE is not set: \
+                 placeholders are passed on unreplaced",
+                records.len()
+            );
+        }
+        return Ok(Arc::new(NoCredentials));
+    };
+    let key = VaultKey::from_key_file(&file)?;
+    if let Some(header) = store.vault_header().await? {
+        KeyHeader::parse(&header)?
+            .verify(&key)
+            .with_context(|| format!("HOLDPOINT_VAULT_KEY_FILE={} is not this vault's key", file.display()))?;
+    }
+    let sealed =
+        records.iter().map(|r| SealedRecord { name: r.name.clone(), meta: r.meta.clone(), sealed: r.sealed.clone() });
+    let vault = Vault::open(&key, sealed);
+    for problem in vault.problems() {
+        eprintln!("holdpoint: a vault secret is refused: {problem}");
+    }
+    Ok(Arc::new(VaultCredentials::new(vault)))
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Every decision goes to the audit log as a `decision` record, as hook decisions do; the
+/// proxy holds the store open, so it appends them itself, every 10 ms in one transaction, and no
+/// request waits for the database. Should the log fall behind (64 Ki records waiting), a
+/// request's decision goes to the audit spool instead. New holds start the notifier.
+struct StoreAudit {
+    state: PathBuf,
+    pending: Arc<Mutex<Vec<AuditEntry>>>,
+    announce: bool,
+}
+
+impl Recorder for StoreAudit {
+    fn decided(&self, action: &Action, decision: &Decision) {
+        let entry = AuditEntry {
+            hold_id: None,
+            digest: Some(action.digest()),
+            channel: Some(action.channel),
+            verdict: Some(decision.verdict.kind()),
+            detail: crate::spool::detail(action, decision),
+        };
+        if let Ok(mut pending) = self.pending.lock()
+            && pending.len() < AUDIT_QUEUE
+        {
+            pending.push(entry);
+            return;
+        }
+        if let Err(e) = crate::spool::record(&self.state, action, decision) {
+            eprintln!("holdpoint: could not record a decision in the audit spool: {e}");
+        }
+    }
+
+    fn held(&self, hold: &Hold) {
+        if self.announce {
+            crate::notify::spawn(hold.id);
+        }
+    }
+}
+
+/// Appends the waiting decisions to the audit log every [`AUDIT_EVERY`] until `stop`, then
+/// once more.
+async fn write_audit(store: Store, pending: Arc<Mutex<Vec<AuditEntry>>>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stopping = *stop.borrow();
+        let batch = pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        let count = batch.len();
+        if let Err(e) = store.audit_decisions(batch, unix_now()).await {
+            eprintln!("holdpoint: {count} decision(s) could not be written to the audit log: {e}");
+        }
+        if stopping {
+            return;
+        }
+        let _ = tokio::time::timeout(AUDIT_EVERY, stop.changed()).await;
+    }
+}

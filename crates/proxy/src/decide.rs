@@ -1,0 +1,394 @@
+//! One request, decided: its action (channel `http`, target the host, input the canonical
+//! request), the classifier's effects, the policy's verdict, `unknown_hosts`, and for a hold
+//! the approval queue. The refusal bodies are built here from core's `Denial`, the one wording
+//! every wire shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of};
+use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, Verdict, VerdictKind, canonical_json};
+use holdpoint_policy::config::{Config, HostTags, UnknownHosts};
+use holdpoint_policy::{Decision, Engine, Mode};
+use holdpoint_store::{Hold, NewHold, Settled, Store, unix_now};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::inject::{Credentials, Injected, Outgoing};
+
+/// The policy id reported when `unknown_hosts` decided.
+const UNKNOWN_HOSTS: &str = "unknown-hosts";
+/// The policy id reported when the vault refused a placeholder.
+const VAULT_SCOPE: &str = "vault-scope";
+/// What a hold from `unknown_hosts = "hold"` needs.
+const UNKNOWN_HOST_HOLD: Obligations = Obligations { approvers: 1, delay_secs: 0, ttl_secs: 3600, soft_delete: false };
+/// Decisions kept in memory before the memo starts over.
+const MEMO_MAX: usize = 4096;
+/// Text bodies up to this size are part of the action's input; larger ones by digest.
+const BODY_TEXT_MAX: usize = 4096;
+
+/// Headers that are about one connection or one attempt, not about the action: left out of
+/// the action's input so a retry of the same action has the same digest.
+const NOT_INPUT: &[&str] = &[
+    "host",
+    "content-length",
+    "expect",
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "date",
+    "x-amz-date",
+    "amz-sdk-invocation-id",
+    "amz-sdk-request",
+];
+/// Headers whose values are credentials: named in the input, never copied into it.
+const REDACTED: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-amz-security-token"];
+
+/// What the binary does with decisions and new holds: audit them, announce them.
+pub trait Recorder: Send + Sync {
+    /// Every decision, allows too (the audit log).
+    fn decided(&self, action: &Action, decision: &Decision);
+    /// A hold this proxy just queued (to tell approvers).
+    fn held(&self, hold: &Hold);
+}
+
+/// Everything a decision needs: the policy, the config, the approval queue, the vault.
+pub struct Gate {
+    engine: Engine,
+    config: Config,
+    store: Store,
+    recorder: Arc<dyn Recorder>,
+    credentials: Arc<dyn Credentials>,
+    rule_hosts: Vec<HostTags>,
+    /// Decisions made, by effects: every other input of a decision (the policy, the channel,
+    /// the empty workspace, no agent) is fixed for the gate's life, so equal effects are
+    /// decided equally and Cedar runs once per distinct request shape.
+    memo: Mutex<HashMap<Vec<Effect>, Decision>>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// A request as the proxy read it.
+pub(crate) struct Seen<'a> {
+    pub method: &'a str,
+    /// The absolute URL.
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    /// The body, or its first `max_body + 1` bytes when `complete` is false.
+    pub body: &'a [u8],
+    pub complete: bool,
+}
+
+/// What to do with a request.
+pub(crate) enum Outcome {
+    /// Send it on, with the vault's secrets in place of their placeholders.
+    Forward(Injected),
+    /// Answer it with this refusal.
+    Refuse(Denial),
+}
+
+impl Gate {
+    /// A gate deciding with `engine` under `config`, queueing holds in `store`.
+    pub fn new(
+        engine: Engine,
+        config: Config,
+        store: Store,
+        recorder: Arc<dyn Recorder>,
+        credentials: Arc<dyn Credentials>,
+    ) -> Gate {
+        Gate { engine, config, store, recorder, credentials, rule_hosts: rule_hosts(), memo: Mutex::default() }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store holds are queued in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Decides one request; every failure is a refusal with its reason.
+    pub(crate) async fn decide(&self, seen: &Seen<'_>) -> Outcome {
+        let Some(host) = host_of(seen.url) else {
+            return Outcome::Refuse(Denial::BadInput { reason: format!("the URL {:?} has no host", seen.url) });
+        };
+        let outgoing = Outgoing { method: seen.method, url: seen.url, headers: seen.headers };
+        let injected = self.credentials.inject(&outgoing);
+        let secret_tags = injected.as_ref().map(|i| i.tags.clone()).unwrap_or_default();
+        let action = self.action(seen, &host, secret_tags);
+        let decision = match &injected {
+            // A placeholder outside its binding: the secret is never handed out, observe
+            // mode or not.
+            Err(denial) => refused(denial.clone(), VAULT_SCOPE, Mode::Enforce),
+            Ok(injected) => {
+                let mut decision = self.policy(&action);
+                if self.config.proxy.unknown_hosts != UnknownHosts::Allow
+                    && !self.knows(&host, &action.effects, injected)
+                {
+                    self.unknown_host(&host, &mut decision);
+                }
+                decision
+            }
+        };
+        self.recorder.decided(&action, &decision);
+        let injected = match injected {
+            Ok(injected) => injected,
+            Err(denial) => return Outcome::Refuse(denial),
+        };
+        if decision.mode == Mode::Observe {
+            return Outcome::Forward(injected);
+        }
+        match &decision.verdict {
+            Verdict::Allow => Outcome::Forward(injected),
+            Verdict::Deny { denial } => Outcome::Refuse(denial.clone()),
+            Verdict::Hold { obligations } => match self.settle(seen, &action, &decision, *obligations).await {
+                Ok(()) => Outcome::Forward(injected),
+                Err(denial) => Outcome::Refuse(denial),
+            },
+        }
+    }
+
+    /// The policy's decision, from the memo when these effects were decided before.
+    fn policy(&self, action: &Action) -> Decision {
+        if let Some(hit) = self.memo.lock().ok().and_then(|memo| memo.get(action.effects.as_slice()).cloned()) {
+            return hit;
+        }
+        let decision = self.engine.decide(action);
+        if let Ok(mut memo) = self.memo.lock() {
+            if memo.len() >= MEMO_MAX {
+                memo.clear();
+            }
+            memo.insert(action.effects.clone(), decision.clone());
+        }
+        decision
+    }
+
+    fn action(&self, seen: &Seen<'_>, host: &str, secret_tags: Vec<String>) -> Action {
+        let mut tags = self.config.host_tags(host);
+        tags.extend(secret_tags);
+        tags.sort_unstable();
+        tags.dedup();
+        let body = match (seen.complete, seen.body.is_empty()) {
+            (false, _) => Body::TooLarge,
+            (true, true) => Body::Empty,
+            (true, false) => Body::Full(seen.body),
+        };
+        let request = HttpRequest { method: seen.method, url: seen.url, headers: seen.headers, body };
+        let effects = holdpoint_classify::classify_http(&request, &HttpContext { tags });
+        Action {
+            channel: Channel::Http,
+            actor: Actor { agent: None, session: None, workspace: String::new() },
+            target: host.to_owned(),
+            input: canonical_input(seen),
+            effects,
+        }
+    }
+
+    /// Whether a rule, a `[[hosts]]` entry or a vault secret knows the host, or the request
+    /// is recognised whatever its host (AWS, by its signature).
+    fn knows(&self, host: &str, effects: &[Effect], injected: &Injected) -> bool {
+        self.config.hosts.iter().any(|h| h.matches(host))
+            || self.rule_hosts.iter().any(|h| h.matches(host))
+            || !injected.secrets.is_empty()
+            || self.credentials.knows_host(host)
+            || effects.iter().any(|e| e.rule.as_deref().is_some_and(|r| r.starts_with("aws-")))
+    }
+
+    fn unknown_host(&self, host: &str, decision: &mut Decision) {
+        let setting = self.config.proxy.unknown_hosts;
+        let reason = |what: &str| {
+            format!(
+                "{host} is a host no rule, [[hosts]] entry or vault secret knows, and [proxy] unknown_hosts is \"{what}\""
+            )
+        };
+        match (setting, decision.verdict.kind()) {
+            (UnknownHosts::Deny, VerdictKind::Allow | VerdictKind::Hold) => {
+                let denial = Denial::Policy { policy: UNKNOWN_HOSTS.into(), reason: reason("deny") };
+                *decision = Decision {
+                    effects: std::mem::take(&mut decision.effects),
+                    ..refused(denial, UNKNOWN_HOSTS, decision.mode)
+                };
+            }
+            (UnknownHosts::Hold, VerdictKind::Allow) => {
+                decision.verdict = Verdict::Hold { obligations: UNKNOWN_HOST_HOLD };
+                decision.reasons = vec![reason("hold")];
+                decision.policies = vec![UNKNOWN_HOSTS.into()];
+            }
+            _ => {}
+        }
+    }
+
+    /// Uses a release of this exact request, or queues it and waits up to `hold_wait`.
+    async fn settle(
+        &self,
+        seen: &Seen<'_>,
+        action: &Action,
+        decision: &Decision,
+        obligations: Obligations,
+    ) -> Result<(), Denial> {
+        let reason = decision.reasons.join("; ");
+        let new = NewHold {
+            digest: action.digest(),
+            channel: Channel::Http,
+            summary: summary(seen),
+            reason: reason.clone(),
+            action_json: serde_json::to_string(action).unwrap_or_default(),
+            obligations,
+        };
+        let recorder = &self.recorder;
+        match self.store.settle_held(new, self.config.hold_wait, unix_now, |hold| recorder.held(hold)).await {
+            Ok(Settled::Released(_)) => Ok(()),
+            Ok(Settled::Waiting(id)) => Err(Denial::Held { hold_id: Some(id.get()), reason }),
+            Ok(Settled::Closed(id, state)) => {
+                Err(Denial::HoldClosed { hold_id: id.get(), outcome: state.as_str().to_owned() })
+            }
+            Err(e) => {
+                Err(Denial::Held { hold_id: None, reason: format!("{reason}; and the approval queue failed: {e}") })
+            }
+        }
+    }
+}
+
+/// A decision that refuses with `denial`, reported as policy `policy`.
+fn refused(denial: Denial, policy: &str, mode: Mode) -> Decision {
+    Decision {
+        reasons: vec![denial.to_string()],
+        verdict: Verdict::Deny { denial },
+        policies: vec![policy.to_owned()],
+        mode,
+        effects: vec![],
+    }
+}
+
+/// The action's input: method, URL, headers (credentials named, not copied; per-attempt
+/// headers left out) and the body's text, or its digest when it is binary or long.
+fn canonical_input(seen: &Seen<'_>) -> String {
+    let mut headers = Map::new();
+    for (name, value) in seen.headers {
+        let name = name.to_ascii_lowercase();
+        if NOT_INPUT.contains(&name.as_str()) {
+            continue;
+        }
+        let value = if REDACTED.contains(&name.as_str()) { "[redacted]" } else { value.as_str() };
+        match headers.get_mut(&name) {
+            Some(Value::String(joined)) => {
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            _ => {
+                headers.insert(name, Value::String(value.to_owned()));
+            }
+        }
+    }
+    let mut input = Map::new();
+    input.insert("method".into(), json!(seen.method));
+    input.insert("url".into(), json!(seen.url));
+    input.insert("headers".into(), Value::Object(headers));
+    if !seen.complete {
+        input.insert("body_too_large".into(), Value::Bool(true));
+    } else if !seen.body.is_empty() {
+        match std::str::from_utf8(seen.body) {
+            Ok(text) if text.len() <= BODY_TEXT_MAX => {
+                input.insert("body".into(), json!(text));
+            }
+            _ => {
+                let digest: String = Sha256::digest(seen.body).iter().map(|b| format!("{b:02x}")).collect();
+                input.insert("body_sha256".into(), json!(digest));
+            }
+        }
+    }
+    canonical_json(&Value::Object(input))
+}
+
+/// One line an approver reads first.
+fn summary(seen: &Seen<'_>) -> String {
+    let line = format!("{} {}", seen.method, seen.url);
+    let short: String = line.chars().take(200).collect();
+    if short.len() < line.len() { format!("{short}…") } else { short }
+}
+
+/// The hosts the built-in HTTP rule pack names (any-host rules left out).
+fn rule_hosts() -> Vec<HostTags> {
+    #[derive(Deserialize)]
+    struct Pack {
+        rule: Vec<Rule>,
+    }
+    #[derive(Deserialize)]
+    struct Rule {
+        hosts: Vec<String>,
+    }
+    // A pack that does not parse knows no host: more hosts are unknown, never fewer.
+    let pack: Pack = toml::from_str(holdpoint_classify::http::HTTP_RULES).unwrap_or(Pack { rule: vec![] });
+    let mut hosts: Vec<String> = pack.rule.into_iter().flat_map(|r| r.hosts).filter(|h| h != "*").collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    hosts.into_iter().map(|pattern| HostTags { pattern, tags: vec![] }).collect()
+}
+
+/// The JSON body of a refusal on HTTP: `{"verdict","hold_id"?,"reason","how_to_approve"?}`,
+/// the reason being the denial's one sentence.
+pub fn refusal_json(denial: &Denial) -> Value {
+    let mut body = Map::new();
+    body.insert("verdict".into(), json!(if denial.is_hold() { "hold" } else { "deny" }));
+    body.insert("reason".into(), json!(denial.to_string()));
+    match denial {
+        Denial::Held { hold_id: Some(id), .. } => {
+            body.insert("hold_id".into(), json!(id));
+            body.insert("how_to_approve".into(), json!(format!("holdpoint approve {id}")));
+        }
+        Denial::HoldClosed { hold_id, .. } => {
+            body.insert("hold_id".into(), json!(hold_id));
+        }
+        _ => {}
+    }
+    Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> Seen<'a> {
+        Seen { method: "POST", url: "https://api.example.com/v1/x", headers, body, complete: true }
+    }
+
+    #[test]
+    fn input_names_credentials_and_leaves_out_per_attempt_headers() {
+        let headers: Vec<(String, String)> = [
+            ("Authorization", "Bearer sk-real"),
+            ("X-Amz-Date", "20261125T000000Z"),
+            ("Accept", "a"),
+            ("accept", "b"),
+            ("Content-Length", "2"),
+        ]
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+        let input = canonical_input(&seen(&headers, b"{}"));
+        assert_eq!(
+            input,
+            r#"{"body":"{}","headers":{"accept":"a, b","authorization":"[redacted]"},"method":"POST","url":"https://api.example.com/v1/x"}"#
+        );
+        let binary = canonical_input(&seen(&[], &[0xff, 0x00]));
+        assert!(binary.contains(r#""body_sha256":""#), "{binary}");
+    }
+
+    #[test]
+    fn rule_pack_hosts_are_known_and_any_host_rules_are_not() {
+        let hosts = rule_hosts();
+        assert!(hosts.iter().any(|h| h.matches("api.github.com")));
+        assert!(hosts.iter().any(|h| h.matches("storage.googleapis.com")));
+        assert!(!hosts.iter().any(|h| h.matches("api.example.com")));
+    }
+}

@@ -1,0 +1,34 @@
+//! Holdpoint's HTTP(S) egress proxy: every request an agent sends out becomes an
+//! [`Action`](holdpoint_core::Action) on the `http` channel, is classified, meets the policy,
+//! and is forwarded, refused (`403`) or held for a human (`409` after `hold_wait`).
+//!
+//! - `listener`: the loopback listener, HTTP/1.1 forward proxying (absolute-form requests),
+//!   graceful shutdown.
+//! - `connect`: `CONNECT` — passthrough hosts are tunnelled untouched; every other host is
+//!   intercepted with TLS (certificates from the local [`Ca`]) and served as HTTP/1.1 or
+//!   HTTP/2 (ALPN).
+//! - `ca`: the local CA made at `holdpoint init` and the leaf certificates minted per host.
+//! - `decide`: request → action → classifier → policy → hold queue; the refusal bodies.
+//! - `inject`: vault placeholders turned into secrets inside their binding ([`Credentials`]).
+//! - `forward`: the pooled upstream client (TLS checked against the Mozilla roots plus
+//!   `SSL_CERT_FILE`), hop-by-hop headers, websocket upgrades.
+//!
+//! Everything fails closed: a request that cannot be read, classified or decided, or whose
+//! hold cannot be queued, is refused with a reason and never forwarded.
+#![forbid(unsafe_code)]
+
+mod body;
+mod ca;
+mod connect;
+mod decide;
+mod error;
+mod forward;
+mod inject;
+mod listener;
+
+pub use ca::{CA_CERT_FILE, CA_KEY_FILE, Ca};
+pub use decide::{Gate, Recorder, refusal_json};
+pub use error::Error;
+pub use forward::Upstream;
+pub use inject::{Credentials, Injected, NoCredentials, Outgoing, VaultCredentials};
+pub use listener::{Proxy, serve};
