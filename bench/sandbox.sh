@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Start-up cost of the sandbox: `holdpoint run -- true` beside `true` and beside bubblewrap
+# with a comparable profile (user, pid, network, ipc and uts namespaces; /usr, /etc, /opt
+# read-only; fresh /proc, /dev and /tmp; a tmpfs home with ~/.gitconfig; the workspace
+# read-write), in one hyperfine run. bwrap gets no seccomp filter and no Landlock, which
+# holdpoint installs; holdpoint also scans the environment for secrets and protects paths
+# inside the workspace. A last line runs holdpoint with the real home, so its toolchain
+# overlays (~/.cargo, ~/.rustup, ~/.npm, ...) are counted too.
+# Needs hyperfine and bwrap (Debian packages hyperfine, bubblewrap; installed when missing
+# and running as root); builds a release binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+if [ "${#missing[@]}" -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "bench/sandbox.sh needs: apt-get install ${missing[*]}" >&2; exit 1; }
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+cargo build --release --locked --bin holdpoint >&2
+bin="$PWD/target/release/holdpoint"
+
+dir="$(mktemp -d /var/tmp/hp-bench-XXXXXX)"
+trap 'rm -rf "$dir"' EXIT
+export HOLDPOINT_HOME="$dir/hp"
+"$bin" init >/dev/null
+home="$dir/home"
+ws="$dir/ws"
+mkdir -p "$home" "$ws"
+printf '[user]\n\tname = Bench\n\temail = bench@example.invalid\n' > "$home/.gitconfig"
+real_home="$HOME"
+
+# The same small environment for every command.
+export HOME="$home" PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8
+cd "$ws"
+
+sys_binds=()
+for d in /usr /etc /opt; do [ -d "$d" ] && sys_binds+=(--ro-bind "$d" "$d"); done
+for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
+  if [ -L "$d" ]; then sys_binds+=(--symlink "$(readlink "$d")" "$d"); elif [ -d "$d" ]; then sys_binds+=(--ro-bind "$d" "$d"); fi
+done
+bwrap_cmd="bwrap --unshare-user --unshare-pid --unshare-net --unshare-ipc --unshare-uts --die-with-parent \
+${sys_binds[*]} --proc /proc --dev /dev --tmpfs /tmp --tmpfs $home --ro-bind $home/.gitconfig $home/.gitconfig \
+--bind $ws $ws --chdir $ws true"
+
+# Each works before it is timed.
+"$bin" run -- true 2>/dev/null
+$bwrap_cmd
+
+hyperfine -N --warmup 20 --runs 300 --export-json "$dir/sandbox.json" \
+  -n true "true" \
+  -n bwrap "$bwrap_cmd" \
+  -n "holdpoint run" "$bin run -- true" \
+  -n "holdpoint run, real home" "env HOME=$real_home $bin run -- true" >&2
+
+python3 - "$dir/sandbox.json" <<'PY'
+import json, statistics, sys
+results = json.load(open(sys.argv[1]))["results"]
+med = {r["command"]: statistics.median(r["times"]) * 1e3 for r in results}
+p99 = {r["command"]: sorted(r["times"])[int(len(r["times"]) * 0.99) - 1] * 1e3 for r in results}
+base = med["true"]
+print(f"{'command':26} {'median ms':>10} {'p99 ms':>8} {'added ms':>9}")
+for name in med:
+    print(f"{name:26} {med[name]:10.2f} {p99[name]:8.2f} {med[name] - base:9.2f}")
+added = med["holdpoint run"] - base
+print(f"holdpoint run adds {added:.2f} ms to a process start ({med['holdpoint run'] - med['bwrap']:+.2f} ms beside bwrap); "
+      f"target < 10 ms: {'met' if added < 10 else 'MISSED'}")
+PY

@@ -1,0 +1,306 @@
+//! `holdpoint run`: a command (an agent) in the OS sandbox, whose only way out is Holdpoint.
+//!
+//! This file gathers what the sandbox needs from Holdpoint's side — the workspace, the paths
+//! that must never be shown, the environment with vault secrets turned into placeholders and
+//! other secret-looking variables dropped, the bridge to the egress proxy — and hands it to
+//! `holdpoint_sandbox`.
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use holdpoint_policy::config::Config;
+use holdpoint_proxy::CA_CERT_FILE;
+use holdpoint_sandbox::layout::DEFAULT_BRIDGE_PORT;
+use holdpoint_sandbox::{Bridge, BridgeTarget, Error as SandboxError, Request};
+use holdpoint_vault::scan::{Detector, assignment_kind};
+use holdpoint_vault::{KeyHeader, SealedRecord, VaultKey, open_record};
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use crate::home::{Home, workspace_of};
+use crate::state::State;
+use crate::vault_cmd::key_file_from_env;
+
+/// A unix socket the bridge relays to, when it exists and `--proxy` is not given (in the
+/// state directory); otherwise the config's `[proxy] listen`, when something listens there.
+const PROXY_SOCKET: &str = "proxy.sock";
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The workspace, shown read-write (default: the git top level of the current directory,
+    /// or the directory itself).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Also show PATH, read-only (repeatable).
+    #[arg(long = "allow-read", value_name = "PATH")]
+    allow_read: Vec<PathBuf>,
+    /// When this kernel cannot give mount and network isolation, run anyway with Landlock and
+    /// seccomp only: the network is then NOT cut, and paths the sandbox would hide are hidden
+    /// only as far as Landlock reaches.
+    #[arg(long)]
+    dangerously_weaker: bool,
+    /// The egress proxy the bridge relays to: a unix socket path or a loopback HOST:PORT
+    /// (default: proxy.sock in the state directory when it exists, else `[proxy] listen` when
+    /// `holdpoint serve` listens there; with neither, the sandbox has no network at all).
+    #[arg(long, value_name = "SOCKET|ADDR")]
+    proxy: Option<String>,
+    /// The PEM certificate of the CA the proxy signs with (default: the local CA of
+    /// `holdpoint init`, when it exists).
+    #[arg(long, value_name = "FILE")]
+    proxy_ca: Option<PathBuf>,
+    /// The port the bridge listens on inside the sandbox (127.0.0.1).
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_BRIDGE_PORT)]
+    proxy_port: u16,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+pub fn run(home: &Home, args: RunArgs) -> Result<u8> {
+    let (request, plan) = request(home, &args)?;
+    // Whatever the command does to the workspace can be undone from here.
+    let start = crate::checkpoint_cmd::store(home)?
+        .snapshot(&request.workspace, "holdpoint run started", holdpoint_store::unix_now())
+        .context("cannot take the workspace's checkpoint, so the run does not start")?;
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!(
+            "holdpoint run: checkpoint {} taken (undo with `holdpoint checkpoint restore {}`)",
+            start.id, start.id
+        );
+    }
+    // The vault is read now (its store may start threads, which the sandbox's supervisor cannot
+    // after it has made a pid namespace); the secret scan runs while the sandbox is being built.
+    let secrets = match vault_secrets(home) {
+        Ok(secrets) => secrets,
+        Err(e) => {
+            eprintln!(
+                "holdpoint run: the vault could not be opened, so no variable gets a placeholder ({e:#}); \
+                 secret-looking variables are still dropped"
+            );
+            Vec::new()
+        }
+    };
+    let mut cached: Option<Vec<(OsString, OsString)>> = None;
+    let mut env = || cached.get_or_insert_with(|| environment(home, &plan, &secrets)).clone();
+    match holdpoint_sandbox::run_with_env(&request, &mut env) {
+        Ok(status) => Ok(u8::try_from(status).unwrap_or(125)),
+        Err(SandboxError::Command { message, status }) => {
+            eprintln!("holdpoint run: {message}");
+            Ok(status)
+        }
+        Err(e @ SandboxError::Isolation { .. }) if args.dangerously_weaker => {
+            let mut request = request;
+            request.env = env();
+            weaker(&request, &e)
+        }
+        Err(e @ SandboxError::Isolation { .. }) => bail!("refusing to start: {e}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the environment step needs besides the process's own variables.
+struct EnvPlan {
+    bridge: Option<Bridge>,
+    with_ca: bool,
+    proxy_listen: SocketAddr,
+}
+
+fn weaker(request: &Request, why: &SandboxError) -> Result<u8> {
+    let abi = holdpoint_sandbox::probe::probe().landlock_abi;
+    eprintln!("holdpoint run: --dangerously-weaker: {why}");
+    eprintln!(
+        "holdpoint run: running with {} and seccomp only: the network is NOT isolated, /tmp is the host's, and \
+         paths protected inside the workspace (.git/hooks, .envrc, ...) are writable",
+        if abi > 0 {
+            format!("Landlock (ABI {abi})")
+        } else {
+            "NO Landlock (this kernel has none: no file fence)".into()
+        }
+    );
+    match holdpoint_sandbox::run_weaker(request) {
+        Ok(never) => match never {},
+        Err(SandboxError::Command { message, status }) => {
+            eprintln!("holdpoint run: {message}");
+            Ok(status)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn absolute(path: &Path, what: &str) -> Result<PathBuf> {
+    std::fs::canonicalize(path).with_context(|| format!("{what} {} does not exist", path.display()))
+}
+
+fn request(home: &Home, args: &RunArgs) -> Result<(Request, EnvPlan)> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace = match &args.workspace {
+        Some(dir) => absolute(dir, "the workspace")?,
+        None => absolute(&workspace_of(&cwd), "the workspace")?,
+    };
+    let user_home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute())
+        .context("HOME is not set to an absolute path; the sandbox needs it to know what to hide")?;
+    let mut request = Request::new(workspace, cwd, user_home.clone(), args.command.clone());
+    for path in &args.allow_read {
+        request.allow_read.push(absolute(path, "--allow-read")?);
+    }
+    let toolchain_var = |var: &str| std::env::var_os(var).map(PathBuf::from).filter(|d| d.is_absolute() && d.is_dir());
+    if let Some(dir) = toolchain_var("CARGO_HOME").filter(|d| !request.toolchains.contains(d)) {
+        request.toolchains.push(dir);
+    }
+    if let Some(dir) = toolchain_var("RUSTUP_HOME").filter(|d| !request.tools.contains(d)) {
+        request.tools.push(dir);
+    }
+    request.forbidden = forbidden(home, &user_home);
+    request.home_files = clean_home_files(request.home_files);
+
+    let config = home.load_config()?;
+    let bridge = bridge(home, &config, args)?;
+    let ca = match (&bridge, ca_file(home, args)?) {
+        (Some(_), Some(file)) => {
+            Some(std::fs::read_to_string(&file).with_context(|| format!("cannot read the CA {}", file.display()))?)
+        }
+        _ => None,
+    };
+    let plan = EnvPlan { bridge: bridge.clone(), with_ca: ca.is_some(), proxy_listen: config.proxy.listen };
+    request.bridge = bridge;
+    request.ca_pem = ca;
+    Ok((request, plan))
+}
+
+/// Holdpoint's own files: the config and state in use, the default ones, and the vault key
+/// file. None of them is ever shown.
+fn forbidden(home: &Home, user_home: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![home.config.clone(), home.state.clone()];
+    paths.push(user_home.join(".config/holdpoint"));
+    paths.push(user_home.join(".local/state/holdpoint"));
+    if let Some(dir) = std::env::var_os("HOLDPOINT_HOME").filter(|d| !d.is_empty()) {
+        paths.push(PathBuf::from(dir));
+    }
+    if let Some(file) = key_file_from_env() {
+        paths.push(file);
+    }
+    paths.into_iter().map(|p| std::fs::canonicalize(&p).unwrap_or(p)).collect()
+}
+
+/// The home files to copy in, without any that holds something that looks like a secret.
+fn clean_home_files(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let Ok(detector) = Detector::builtin() else { return Vec::new() };
+    files
+        .into_iter()
+        .filter(|file| match std::fs::read(file) {
+            Ok(bytes) if detector.scan(&bytes).is_empty() => true,
+            Ok(_) => {
+                eprintln!(
+                    "holdpoint run: not showing {} inside the sandbox: it holds something that looks like a secret",
+                    file.display()
+                );
+                false
+            }
+            Err(_) => false,
+        })
+        .collect()
+}
+
+fn bridge(home: &Home, config: &Config, args: &RunArgs) -> Result<Option<Bridge>> {
+    let target = match &args.proxy {
+        Some(given) => Some(match given.parse::<SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => BridgeTarget::Tcp(addr),
+            Ok(addr) => bail!("--proxy {addr}: the egress proxy must listen on this machine's loopback"),
+            Err(_) => BridgeTarget::Unix(absolute(Path::new(given), "--proxy")?),
+        }),
+        None => {
+            let socket = home.state.join(PROXY_SOCKET);
+            if socket.exists() {
+                Some(BridgeTarget::Unix(socket))
+            } else {
+                let listen = config.proxy.listen;
+                TcpStream::connect_timeout(&listen, Duration::from_millis(200)).ok().map(|_| BridgeTarget::Tcp(listen))
+            }
+        }
+    };
+    Ok(target.map(|target| Bridge { target, port: args.proxy_port }))
+}
+
+fn ca_file(home: &Home, args: &RunArgs) -> Result<Option<PathBuf>> {
+    match &args.proxy_ca {
+        Some(path) => Ok(Some(absolute(path, "--proxy-ca")?)),
+        None => Ok(Some(home.state.join(CA_CERT_FILE)).filter(|p| p.is_file())),
+    }
+}
+
+/// The environment for the command: vault secrets become placeholders, other secret-looking
+/// variables are dropped with one line each (the name, never the value), the bridge's proxy
+/// and CA variables are set.
+fn environment(home: &Home, plan: &EnvPlan, secrets: &[(Zeroizing<String>, String)]) -> Vec<(OsString, OsString)> {
+    let outcome = holdpoint_sandbox::env::filter(
+        std::env::vars_os(),
+        |value| replace_secrets(value, secrets),
+        |name, value| assignment_kind(name, value).map(|kind| kind.name().to_owned()),
+    );
+    for (name, kind) in &outcome.dropped {
+        eprintln!(
+            "holdpoint run: dropped {name} from the environment: it looks like a secret ({kind}) the vault does not \
+             hold; `holdpoint vault add` it to use it through the proxy"
+        );
+    }
+    let mut env = outcome.vars;
+    match &plan.bridge {
+        Some(b) => holdpoint_sandbox::env::bridge_vars(&mut env, b, plan.with_ca),
+        None => eprintln!(
+            "holdpoint run: no egress proxy to bridge to (nothing listens on {} and {} does not exist; start \
+             `holdpoint serve` or pass --proxy): the sandbox has no network but its own loopback",
+            plan.proxy_listen,
+            home.state.join(PROXY_SOCKET).display()
+        ),
+    }
+    holdpoint_sandbox::env::set(&mut env, "HOLDPOINT_SANDBOX", "1");
+    let tmp_shown = env.iter().any(|(k, v)| k == "TMPDIR" && Path::new(v).starts_with("/tmp"));
+    if !tmp_shown && env.iter().any(|(k, _)| k == "TMPDIR") {
+        holdpoint_sandbox::env::set(&mut env, "TMPDIR", "/tmp");
+    }
+    env
+}
+
+/// `value` with every vault secret in it replaced by its placeholder, or `None`.
+fn replace_secrets(value: &str, secrets: &[(Zeroizing<String>, String)]) -> Option<String> {
+    let mut out: Option<String> = None;
+    for (secret, placeholder) in secrets {
+        let current = out.as_deref().unwrap_or(value);
+        if secret.len() >= 6 && current.contains(secret.as_str()) {
+            out = Some(current.replace(secret.as_str(), placeholder));
+        }
+    }
+    out
+}
+
+/// Every vault secret with its placeholder, longest first; empty without a key file (the
+/// vault cannot be opened without its key, and `run` asks for no passphrase).
+fn vault_secrets(home: &Home) -> Result<Vec<(Zeroizing<String>, String)>> {
+    let Some(key_file) = key_file_from_env() else { return Ok(Vec::new()) };
+    if !home.state.is_dir() {
+        return Ok(Vec::new());
+    }
+    let config = home.load_config()?;
+    let state = State::open(home, &config)?;
+    let Some(header) = state.run(state.store.vault_header())? else { return Ok(Vec::new()) };
+    let key = VaultKey::from_key_file(&key_file)?;
+    KeyHeader::parse(&header)?.verify(&key).context("HOLDPOINT_VAULT_KEY_FILE is not this vault's key")?;
+    let mut secrets = Vec::new();
+    for record in state.run(state.store.vault_records())? {
+        let sealed = SealedRecord { name: record.name, meta: record.meta, sealed: record.sealed };
+        let Ok((meta, credential)) = open_record(&key, &sealed) else { continue };
+        for (part, placeholder) in &meta.placeholders {
+            if let Some(value) = credential.value(*part) {
+                secrets.push((Zeroizing::new(value.expose_secret().to_owned()), placeholder.clone()));
+            }
+        }
+    }
+    secrets.sort_by_key(|(secret, _)| std::cmp::Reverse(secret.len()));
+    Ok(secrets)
+}

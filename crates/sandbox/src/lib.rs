@@ -1,0 +1,128 @@
+//! Holdpoint's OS sandbox, behind `holdpoint run`: the command (an agent, and everything it
+//! starts) sees its workspace read-write, the system and its toolchains read-only, an empty
+//! home, and a network with nothing on it but a bridge to Holdpoint's egress proxy.
+//!
+//! Three processes: the **supervisor** (the caller) makes user, network, pid, ipc and uts
+//! namespaces, maps its own uid and gid, brings `lo` up and listens for the bridge; **pid 1**
+//! makes a mount namespace, builds a new root on a tmpfs ([`layout`]), `pivot_root`s into it,
+//! and reaps; the **command** drops every capability, gets Landlock rules, no_new_privs and a
+//! seccomp filter, and execs. The supervisor stays outside the sandbox's mount and pid
+//! namespaces, relays bridge connections to the proxy's unix socket and forwards signals.
+//!
+//! ```no_run
+//! use holdpoint_sandbox::{Request, run};
+//!
+//! let mut request = Request::new("/home/u/app".into(), "/home/u/app".into(), "/home/u".into(), vec!["make".into(), "test".into()]);
+//! request.env = vec![("PATH".into(), "/usr/bin:/bin".into())];
+//! let status = run(&request)?;
+//! # Ok::<(), holdpoint_sandbox::Error>(())
+//! ```
+#![deny(unsafe_code)]
+
+mod bridge;
+pub mod checkpoint;
+mod confine;
+pub mod env;
+mod error;
+mod init;
+pub mod layout;
+mod mounts;
+pub mod probe;
+mod seccomp;
+mod supervisor;
+mod sys;
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+
+pub use error::Error;
+pub use layout::{Bridge, BridgeTarget, Entry, Layout, Request};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::signal::SigSet;
+
+/// The hidden subcommand of the calling binary that [`run`] re-executes into when the caller
+/// has more than one thread (namespaces need a single-threaded process); it must call
+/// [`run_from_fd`] with the descriptor given after it.
+pub const REEXEC_SUBCOMMAND: &str = "sandbox-exec";
+
+/// Runs `request.argv` in the sandbox and returns its exit status (128 + N when a signal N
+/// ended it). Fails with [`Error::Isolation`] when the kernel does not give the namespaces
+/// the sandbox needs (nothing ran), [`Error::Command`] when the command could not be started.
+///
+/// From a multi-threaded caller this re-executes the current binary as
+/// `<exe> sandbox-exec <fd>` (see [`REEXEC_SUBCOMMAND`]) and does not return on success.
+pub fn run(request: &Request) -> Result<i32, Error> {
+    let layout = Layout::build(request)?;
+    if supervisor::threads() != 1 || forced_reexec() {
+        return reexec(request).map(|never| match never {});
+    }
+    supervisor::run(request, &layout, None)
+}
+
+/// [`run`], with the command's environment worked out by `env` (instead of `request.env`)
+/// while the sandbox is being built, so filtering a large environment costs no start-up time.
+/// `env` is not called when the sandbox fails before it could be (an [`Error::Isolation`]),
+/// and may be called again by the caller's fallback.
+pub fn run_with_env(request: &Request, env: &mut dyn FnMut() -> Vec<(OsString, OsString)>) -> Result<i32, Error> {
+    let layout = Layout::build(request)?;
+    if supervisor::threads() != 1 || forced_reexec() {
+        let mut request = request.clone();
+        request.env = env();
+        return reexec(&request).map(|never| match never {});
+    }
+    supervisor::run(request, &layout, Some(env))
+}
+
+/// Debug builds only: `HOLDPOINT_TEST_SANDBOX_REEXEC=1` takes the re-exec path from a
+/// single-threaded caller too, so tests cover it.
+fn forced_reexec() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("HOLDPOINT_TEST_SANDBOX_REEXEC").is_some_and(|v| v == "1")
+}
+
+/// The re-executed side of [`run`]: reads the request from descriptor `fd` and runs it.
+pub fn run_from_fd(fd: i32) -> Result<i32, Error> {
+    let path = format!("/proc/self/fd/{fd}");
+    let mut text = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut text))
+        .map_err(|e| Error::setup(format!("read the sandbox request from {path}"), e))?;
+    let _ = nix::unistd::close(fd);
+    let request: Request = serde_json::from_slice(&text).map_err(|e| Error::setup("read the sandbox request", e))?;
+    let layout = Layout::build(&request)?;
+    supervisor::run(&request, &layout, None)
+}
+
+fn reexec(request: &Request) -> Result<Infallible, Error> {
+    let json = serde_json::to_vec(request).map_err(|e| Error::setup("write the sandbox request", e))?;
+    let fd = memfd_create("holdpoint-sandbox-request", MFdFlags::empty()).map_err(|e| Error::setup("memfd", e))?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(&json).map_err(|e| Error::setup("write the sandbox request", e))?;
+    let number = std::os::fd::IntoRawFd::into_raw_fd(file);
+    let argv0 = std::env::args_os().next().unwrap_or_else(|| OsString::from("holdpoint"));
+    let args = [argv0, OsString::from(REEXEC_SUBCOMMAND), OsString::from(number.to_string())];
+    let args: Vec<std::ffi::CString> = args
+        .iter()
+        .filter_map(|a| std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).ok())
+        .collect();
+    let e = match nix::unistd::execv(c"/proc/self/exe", &args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    Err(Error::setup("re-execute for the sandbox", e))
+}
+
+/// `--dangerously-weaker`: no namespaces. The calling process drops its privileges, confines
+/// itself with Landlock (reads: system directories, toolchains, `--allow-read` paths and the
+/// home files; writes: the workspace, `/tmp` and the terminal devices; the home directory is
+/// not readable) and seccomp, and execs the command. The network is the host's, protected
+/// paths inside the workspace are writable, and without Landlock in the kernel there is no
+/// file fence at all. Returns only on failure.
+pub fn run_weaker(request: &Request) -> Result<Infallible, Error> {
+    let rules = confine::weaker_rules(request);
+    let mask = SigSet::thread_get_mask().map_err(|e| Error::setup("read the signal mask", e))?;
+    confine::exec(request, &rules, &mask, false).map_err(|(status, message)| match status {
+        125 => Error::Setup(message),
+        status => Error::Command { message, status },
+    })
+}
