@@ -6,9 +6,11 @@
 //! caller implements.
 #![forbid(unsafe_code)]
 
+pub mod http;
 pub mod path;
 pub mod scripts;
 pub mod shell;
+pub mod sql;
 
 use holdpoint_core::Effect;
 
@@ -58,4 +60,15 @@ pub fn classify_shell(command: &str, ctx: &Context, facts: &dyn WorkspaceFacts) 
 /// Classify a file tool's operation on a path.
 pub fn classify_file(op: FileOp, path: &str, ctx: &Context, facts: &dyn WorkspaceFacts) -> Vec<Effect> {
     path::classify(op, path, ctx, facts)
+}
+
+/// Classify every statement of a SQL text sent to a database (PostgreSQL's grammar); see
+/// [`sql::analyze`] for what a PostgreSQL proxy needs besides the effects.
+pub fn classify_sql(sql: &str, target: &sql::SqlTarget) -> Vec<Effect> {
+    sql::classify(sql, target)
+}
+
+/// Classify an HTTP request (egress proxy, `holdpoint check http`).
+pub fn classify_http(req: &http::HttpRequest<'_>, ctx: &http::HttpContext) -> Vec<Effect> {
+    http::classify(req, ctx)
 }

@@ -118,20 +118,38 @@ fn parse_id(id: &str) -> Result<HoldId> {
 fn token(file: Option<&Path>) -> Result<ApproverToken> {
     let text = match file {
         Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read the token file {}", f.display()))?,
-        None => {
-            let tty = std::fs::File::open("/dev/tty");
-            match tty {
-                Ok(tty) if std::io::stdin().is_terminal() => {
-                    eprint!("approver token: ");
-                    let mut line = String::new();
-                    std::io::BufReader::new(tty).read_line(&mut line)?;
-                    line
-                }
-                _ => bail!("approving needs the approver's token: pass --token-file FILE, or run this at a terminal"),
-            }
-        }
+        None => match std::io::stdin().is_terminal().then(|| ask_terminal("approver token: ", false)).transpose()? {
+            Some(Some(line)) => line,
+            _ => bail!("approving needs the approver's token: pass --token-file FILE, or run this at a terminal"),
+        },
     };
     text.trim().parse().map_err(|_| anyhow::anyhow!("that is not an approver token (it starts with hpa_)"))
+}
+
+/// One line typed at the controlling terminal (`/dev/tty`, whatever stdin is), or `None`
+/// when there is none. With `hidden` the terminal does not echo it (a passphrase, a secret).
+pub(crate) fn ask_terminal(prompt: &str, hidden: bool) -> Result<Option<String>> {
+    use std::io::Write;
+    let Ok(tty) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") else { return Ok(None) };
+    let mut out = &tty;
+    let stty = |arg: &str| {
+        let input = tty.try_clone().map(std::process::Stdio::from).unwrap_or_else(|_| std::process::Stdio::null());
+        std::process::Command::new("stty").arg(arg).stdin(input).status().is_ok_and(|s| s.success())
+    };
+    let hid = hidden && stty("-echo");
+    if hidden && !hid {
+        write!(out, "(the terminal will show what you type) ")?;
+    }
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    if hid {
+        stty("echo");
+        writeln!(out)?;
+    }
+    read.context("cannot read from the terminal")?;
+    Ok(Some(line.trim_end_matches(['\n', '\r']).to_owned()))
 }
 
 /// How a decision was asked for on the command line.

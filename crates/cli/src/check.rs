@@ -8,10 +8,13 @@ use holdpoint_core::{
     Action, ActionDigest, Actor, Channel, Denial, Effect, Obligations, Reversibility, Scope, Target, TargetKind, Verb,
     Verdict, VerdictKind, canonical_json,
 };
+use holdpoint_policy::config::Config;
 use holdpoint_policy::{Decision, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of};
+use holdpoint_classify::sql::SqlTarget;
 use holdpoint_classify::{Context, FileOp, WorkspaceFacts};
 
 use crate::engines::Engines;
@@ -121,7 +124,11 @@ pub fn action_of(engines: &mut Engines, home: &Home, req: &Request) -> Result<Ac
         Some(effects) => effects.clone(),
         None => {
             let ctx = facts::context(&cwd, &workspace, home, engines.protected_branches(&workspace));
-            classify(channel, &input, &ctx, &FsFacts::new(&workspace))
+            match channel {
+                Channel::Http => http_effects(&input, engines.config()),
+                Channel::Sql => holdpoint_classify::classify_sql(&input, &sql_target(engines.config(), &target)),
+                _ => classify(channel, &input, &ctx, &FsFacts::new(&workspace)),
+            }
         }
     };
     Ok(Action {
@@ -148,6 +155,16 @@ fn canonical_input(channel: Channel, input: &Value) -> Result<String, String> {
     if let Some(missing) = fields.iter().find(|f| !object.get(**f).is_some_and(Value::is_string)) {
         return Err(format!("{channel} input needs a string field {missing:?}"));
     }
+    if channel == Channel::Http {
+        let headers_ok =
+            object.get("headers").is_none_or(|h| h.as_object().is_some_and(|m| m.values().all(Value::is_string)));
+        if !headers_ok {
+            return Err("http \"headers\" must be an object of strings: {\"Name\": \"value\"}".into());
+        }
+        if object.get("body").is_some_and(|b| !b.is_string()) {
+            return Err("http \"body\" must be a string (the body's text)".into());
+        }
+    }
     if channel == Channel::File {
         let op = object.get("op").and_then(Value::as_str).unwrap_or_default();
         if !["read", "write", "delete"].contains(&op) {
@@ -172,8 +189,53 @@ pub fn classify(channel: Channel, input: &str, ctx: &Context, facts: &dyn Worksp
             };
             holdpoint_classify::classify_file(op, path, ctx, facts)
         }
+        // http and sql need the config's tags: `action_of` classifies them with them.
         Channel::Sql | Channel::Http | Channel::Mcp => unclassified(channel),
     }
+}
+
+/// The effects of an http input (`{"method","url","headers"?,"body"?}`), with the tags
+/// `[[hosts]]` gives its host; a body over `[proxy] max_body` is not read, as in the proxy.
+fn http_effects(input: &str, config: &Config) -> Vec<Effect> {
+    let Ok(v) = serde_json::from_str::<Value>(input) else { return unclassified(Channel::Http) };
+    let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default();
+    let headers: Vec<(String, String)> = v
+        .get("headers")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default();
+    let body = match text("body") {
+        "" => Body::Empty,
+        b if u64::try_from(b.len()).unwrap_or(u64::MAX) > config.proxy.max_body => Body::TooLarge,
+        b => Body::Full(b.as_bytes()),
+    };
+    let tags = host_of(text("url")).map(|h| config.host_tags(&h)).unwrap_or_default();
+    let req = HttpRequest { method: text("method"), url: text("url"), headers: &headers, body };
+    holdpoint_classify::classify_http(&req, &HttpContext { tags })
+}
+
+/// The database a sql input is sent to (`--target`, or `"target"` on a batch line): a
+/// `[[postgres]]` block named by its name or as `postgres://UPSTREAM/DATABASE` gives its tags
+/// (a block named by name is identified by its upstream); any other target has no tags.
+fn sql_target(config: &Config, target: &str) -> SqlTarget {
+    let bare = target.strip_prefix("postgres://").or_else(|| target.strip_prefix("postgresql://"));
+    // Userinfo and parameters are not part of the identity.
+    let bare = bare.map(|b| {
+        let b = b.rsplit_once('@').map_or(b, |(_, rest)| rest);
+        b.split(['?', '#']).next().unwrap_or(b).trim_end_matches('/')
+    });
+    let block = config.postgres.iter().find(|p| {
+        let host = p.upstream.rsplit_once(':').map_or(p.upstream.as_str(), |(h, _)| h);
+        p.name == target
+            || bare
+                .is_some_and(|b| b == format!("{}/{}", p.upstream, p.database) || b == format!("{host}/{}", p.database))
+    });
+    let Some(p) = block else {
+        return SqlTarget::new(bare.map_or_else(|| target.to_owned(), |b| format!("postgres://{b}")));
+    };
+    let mut t = SqlTarget::new(format!("postgres://{}/{}", p.upstream, p.database));
+    t.tags.extend(p.tags.iter().cloned());
+    t
 }
 
 /// What an input yields on a channel that has no classifier yet: an opaque effect, so it is

@@ -13,6 +13,12 @@ pub fn run(home: &Home, profile: &str) -> Result<u8> {
     for dir in [&home.config, &home.policies_dir(), &home.state] {
         make_private_dir(dir)?;
     }
+    if holdpoint_proxy::Ca::create(&home.state)? {
+        println!(
+            "made the local CA for TLS interception: {} (agents trust it; see `holdpoint ca export`)",
+            home.state.join(holdpoint_proxy::CA_CERT_FILE).display()
+        );
+    }
     let path = home.config_file();
     if path.exists() {
         let config = home.load_config()?;

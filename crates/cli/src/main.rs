@@ -2,7 +2,10 @@
 #![forbid(unsafe_code)]
 
 mod approvals;
+mod ca;
 mod check;
+mod checkpoint_cmd;
+mod doctor;
 mod engines;
 mod facts;
 mod home;
@@ -10,8 +13,12 @@ mod hook;
 mod init;
 mod notify;
 mod policy_cmd;
+mod run;
+mod scan_cmd;
+mod serve;
 mod spool;
 mod state;
+mod vault_cmd;
 mod watch;
 
 use std::io::Write;
@@ -199,10 +206,31 @@ enum Command {
     /// A live terminal view of holds; keys approve, deny or cancel (asking for the token).
     #[command(after_help = "Examples:\n  holdpoint watch")]
     Watch,
+    /// Snapshots of a workspace: take, list, compare and restore them (restores are audited).
+    Checkpoint {
+        #[command(subcommand)]
+        command: CheckpointCommand,
+    },
     /// Read, verify or export the audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Keep secrets in the encrypted vault; agents get placeholders that only Holdpoint's proxy
+    /// turns back into the secret, for the hosts, methods and paths the secret is bound to.
+    #[command(
+        after_help = "The vault key: a passphrase typed at the terminal, or HOLDPOINT_VAULT_KEY_FILE=FILE for unattended\nuse (64 hex digits, mode 0600: `openssl rand -hex 32 > FILE && chmod 600 FILE`).\n\nExamples:\n  printenv OPENAI_API_KEY | holdpoint vault add openai --host api.openai.com\n  holdpoint vault import .env\n  holdpoint vault list"
+    )]
+    Vault {
+        #[command(subcommand)]
+        command: vault_cmd::VaultCommand,
+    },
+    /// Report what this machine and setup give Holdpoint: the store, the vault key source, ...
+    #[command(after_help = "Examples:\n  holdpoint doctor\n  holdpoint doctor --json")]
+    Doctor {
+        /// Print JSON: {"checks":[{"name","status":"ok|warn|error|info","detail"}]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Send the notices (webhook, desktop) for a new hold; started by the hook, detached.
     #[command(hide = true)]
@@ -218,6 +246,49 @@ enum Command {
         #[command(subcommand)]
         command: hook::HookCommand,
     },
+    /// Find plaintext secrets on disk (default: the home directory); never prints a secret.
+    /// Exit code: 3 when any is found, 0 when none.
+    #[command(
+        after_help = "Each finding is PATH:LINE  KIND  FINGERPRINT (a short hash of the secret).\nHidden files are scanned and symlinks are not followed; binaries (a NUL byte in the first\n8 KiB) and files over --max-size are skipped and counted.\n\nExamples:\n  holdpoint scan\n  holdpoint scan ~/projects/app --json\n  holdpoint scan . --respect-ignores --max-size 2MiB\n  holdpoint scan --list-rules"
+    )]
+    Scan(scan_cmd::ScanArgs),
+    /// Run a command (an agent) in the OS sandbox: it sees its workspace read-write, the
+    /// system and toolchains read-only, an empty home, and no network but the egress proxy.
+    /// Exits with the command's status.
+    #[command(
+        after_help = "Hidden: the home directory (a fresh tmpfs inside, with ~/.gitconfig), every other project,\nHoldpoint's config and state. Read-only inside the workspace, even before they exist:\n.git/hooks, .git/config, .envrc, .vscode/tasks.json, agents' settings, .mcp.json, .holdpoint.toml.\nVariables holding vault secrets get their placeholders (with HOLDPOINT_VAULT_KEY_FILE); other\nsecret-looking variables are dropped.\n\nExamples:\n  holdpoint run -- claude\n  holdpoint run --workspace ~/app --allow-read ~/datasets -- make test\n  holdpoint run --proxy 127.0.0.1:8788 -- npm test"
+    )]
+    Run(run::RunArgs),
+    /// The sandbox's re-executed supervisor (internal).
+    #[command(name = holdpoint_sandbox::REEXEC_SUBCOMMAND, hide = true)]
+    SandboxExec {
+        /// The descriptor holding the request.
+        fd: i32,
+    },
+    /// Run the gateway: the HTTP(S) egress proxy on `[proxy] listen` (loopback), until SIGINT
+    /// or SIGTERM. Every request is classified and allowed, held (409) or denied (403).
+    #[command(
+        after_help = "Agents point at it with HTTP_PROXY and HTTPS_PROXY, and trust the local CA\n(`holdpoint ca export`). Held requests wait up to hold_wait, then get 409 with the hold id;\nafter `holdpoint approve ID` the same request passes once. Upstream TLS is checked against\nthe Mozilla roots plus the certificates in SSL_CERT_FILE; HOLDPOINT_VAULT_KEY_FILE opens the\nvault so placeholders are replaced with their secrets.\n\nExamples:\n  holdpoint serve\n  holdpoint serve --config ./gateway.toml\n  HTTPS_PROXY=http://127.0.0.1:8788 curl --cacert <(holdpoint ca export) https://api.github.com/"
+    )]
+    Serve {
+        /// A config file to use instead of `config.toml`.
+        #[arg(long, value_name = "F")]
+        config: Option<PathBuf>,
+    },
+    /// The local CA the egress proxy intercepts TLS with (made by `holdpoint init`).
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Print the CA certificate (PEM), for agents' trust stores.
+    #[command(
+        after_help = "Examples:\n  holdpoint ca export > holdpoint-ca.pem\n  SSL_CERT_FILE=holdpoint-ca.pem NODE_EXTRA_CA_CERTS=holdpoint-ca.pem my-agent"
+    )]
+    Export,
 }
 
 #[derive(Subcommand)]
@@ -227,6 +298,55 @@ enum ApproverCommand {
         /// The approver's name.
         name: String,
         /// Print JSON: {"name","token"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckpointCommand {
+    /// Snapshot a workspace now (`holdpoint run` takes one at start, and a hook one before a
+    /// released hold runs). Unchanged files are not read again; content is stored once.
+    #[command(
+        after_help = "Examples:\n  holdpoint checkpoint create\n  holdpoint checkpoint create --workspace ~/app --reason \"before the migration\""
+    )]
+    Create {
+        /// The workspace (default: the git top level of the current directory).
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+        /// Why, shown in the list.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every checkpoint, oldest first.
+    #[command(
+        after_help = "Examples:\n  holdpoint checkpoint list\n  holdpoint checkpoint list --json | jq '.checkpoints[-1]'"
+    )]
+    List {
+        /// Print JSON: {"checkpoints":[{"id","workspace","created","reason","files","bytes","new_bytes"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed in the workspace since a checkpoint (+ added, - removed, ~ modified).
+    #[command(after_help = "Examples:\n  holdpoint checkpoint diff 3")]
+    Diff {
+        /// The checkpoint id.
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the workspace exactly what the checkpoint recorded: bytes, modes, symlinks; files
+    /// it did not have are removed (ignored files are left alone). A checkpoint of the state
+    /// before is taken first, so the restore can be undone the same way.
+    #[command(after_help = "Examples:\n  holdpoint checkpoint restore 3")]
+    Restore {
+        /// The checkpoint id.
+        id: u64,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -293,9 +413,26 @@ fn run(cli: Cli) -> Result<u8> {
     if let Command::Hook { command } = cli.command {
         return hook::run(command);
     }
+    // Needs no Holdpoint directories.
+    if let Command::Scan(args) = cli.command {
+        return scan_cmd::run(args);
+    }
+    if let Command::SandboxExec { fd } = cli.command {
+        return match holdpoint_sandbox::run_from_fd(fd) {
+            Ok(status) => Ok(u8::try_from(status).unwrap_or(125)),
+            Err(holdpoint_sandbox::Error::Command { message, status }) => {
+                eprintln!("holdpoint run: {message}");
+                Ok(status)
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     let home = Home::locate()?;
     match cli.command {
         Command::Hook { command } => hook::run(command),
+        Command::Scan(args) => scan_cmd::run(args),
+        Command::SandboxExec { .. } => Ok(1),
+        Command::Run(args) => run::run(&home, args),
         Command::Init { profile } => init::run(&home, &profile),
         Command::Check { channel, batch, cwd, target, effects, json, input } => {
             let mut engines = Engines::load(&home)?;
@@ -339,6 +476,10 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Pending { json } => approvals::pending(&home, json),
         Command::NotifyHold { id } => notify::run(&home, &id),
         Command::Watch => watch::run(&home),
+        Command::Vault { command } => vault_cmd::run(&home, command),
+        Command::Doctor { json } => doctor::run(&home, json),
+        Command::Serve { config } => serve::run(&home, config.as_deref()),
+        Command::Ca { command: CaCommand::Export } => ca::export(&home),
         Command::Show { id, json } => approvals::show(&home, &id, json),
         Command::Approve { id, note, token_file, json } => {
             let ask = approvals::Ask { note: note.as_deref(), token_file: token_file.as_deref(), json };
@@ -352,6 +493,14 @@ fn run(cli: Cli) -> Result<u8> {
             let ask = approvals::Ask { note: None, token_file: token_file.as_deref(), json };
             approvals::decide(&home, &id, Decision::Cancel, ask)
         }
+        Command::Checkpoint { command } => match command {
+            CheckpointCommand::Create { workspace, reason, json } => {
+                checkpoint_cmd::create(&home, workspace.as_deref(), reason.as_deref(), json)
+            }
+            CheckpointCommand::List { json } => checkpoint_cmd::list(&home, json),
+            CheckpointCommand::Diff { id, json } => checkpoint_cmd::diff(&home, id, json),
+            CheckpointCommand::Restore { id, json } => checkpoint_cmd::restore(&home, id, json),
+        },
         Command::Audit { command: AuditCommand::Show { json } } => approvals::audit_show(&home, json),
         Command::Audit { command: AuditCommand::Verify { json } } => approvals::audit_verify(&home, json),
         Command::Audit { command: AuditCommand::Export { since } } => approvals::audit_export(&home, since),

@@ -25,7 +25,10 @@ pub fn spawn(hold: HoldId) {
     cmd.args(["notify-hold", &hold.to_string()]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     // Its own process group: an agent that kills its hook's group does not stop the notice.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let _ = cmd.spawn();
+    // A long-running `serve` reaps it; a hook exits first and leaves the notifier to init.
+    if let Ok(mut child) = cmd.spawn() {
+        std::thread::spawn(move || child.wait());
+    }
 }
 
 /// `holdpoint notify-hold ID`: send the notices for one hold.

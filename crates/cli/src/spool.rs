@@ -43,21 +43,26 @@ pub fn record(state: &Path, action: &Action, decision: &Decision) -> std::io::Re
         channel: action.channel,
         digest: action.digest(),
         verdict: decision.verdict.kind(),
-        detail: serde_json::json!({
-            "agent": action.actor.agent,
-            "session": action.actor.session,
-            "workspace": action.actor.workspace,
-            "input": action.input.chars().take(2000).collect::<String>(),
-            "reasons": decision.reasons,
-            "policies": decision.policies,
-            "mode": if decision.mode == Mode::Observe { "observe" } else { "enforce" },
-        }),
+        detail: detail(action, decision),
     };
     let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
     text.push('\n');
     let mut file = OpenOptions::new().create(true).append(true).mode(0o600).open(path(state))?;
     file.lock_shared()?;
     file.write_all(text.as_bytes())
+}
+
+/// What the audit record of a decision keeps besides digest, channel and verdict.
+pub fn detail(action: &Action, decision: &Decision) -> serde_json::Value {
+    serde_json::json!({
+        "agent": action.actor.agent,
+        "session": action.actor.session,
+        "workspace": action.actor.workspace,
+        "input": action.input.chars().take(2000).collect::<String>(),
+        "reasons": decision.reasons,
+        "policies": decision.policies,
+        "mode": if decision.mode == Mode::Observe { "observe" } else { "enforce" },
+    })
 }
 
 /// Fold the spool into the store's audit chain, then empty it.

@@ -404,3 +404,55 @@ fn policy_cases_through_check_batch() {
     }
     assert_eq!(checked, cases.len(), "every case ran");
 }
+
+#[test]
+fn check_http_classifies_requests_with_the_hosts_tags() {
+    let env = Env::new();
+    let graphql = serde_json::json!({
+        "method": "POST",
+        "url": "https://backboard.railway.app/graphql/v2",
+        "headers": {"Content-Type": "application/json"},
+        "body": r#"{"query":"mutation { volumeDelete(volumeId: \"vol-1\") }"}"#,
+    });
+    let out = env.cmd().args(["check", "http", "--json", "--", &graphql.to_string()]).assert().code(3);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["effects"][0]["rule"], "graphql-delete-mutation");
+    assert_eq!(v["obligations"]["approvers"], 1);
+    // The short form, a read, and a write no rule knows.
+    env.cmd().args(["check", "http", "--", "GET", "https://backboard.railway.app/health"]).assert().code(0);
+    env.cmd().args(["check", "http", "--", "PUT", "https://backboard.railway.app/v1/things/1"]).assert().code(0);
+    env.cmd().args(["check", "http", "--", "DELETE", "https://legacy.internal/volumes/1"]).assert().code(3);
+    // `[[hosts]]` makes the host production: two approvers, and unknown writes are held.
+    env.write("config/config.toml", "[[hosts]]\nmatch = \"*.railway.app\"\ntags = [\"production\"]\n");
+    let out = env.cmd().args(["check", "http", "--json", "--", &graphql.to_string()]).assert().code(3);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["obligations"]["approvers"], 2);
+    assert!(v["effects"][0]["target"]["tags"].as_array().unwrap().contains(&Value::from("production")));
+    let out = env
+        .cmd()
+        .args(["check", "http", "--json", "--", "PUT", "https://backboard.railway.app/v1/things/1"])
+        .assert()
+        .code(3);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(v["policy"].as_array().unwrap().contains(&Value::from("hold-production-unknown-write")), "{v}");
+    // A body over max_body is not read: a mutating request is held.
+    env.write("config/config.toml", "[proxy]\nmax_body = \"16B\"\n");
+    let big = serde_json::json!({"method": "POST", "url": "https://api.example.com/v1/x", "body": "x".repeat(17)});
+    env.cmd().args(["check", "http", "--", &big.to_string()]).assert().code(3);
+}
+
+#[test]
+fn check_http_refuses_malformed_input() {
+    let env = Env::new();
+    let lines = [
+        serde_json::json!({"channel": "http", "input": {"method": "GET", "url": "https://x", "headers": {"A": 1}}}),
+        serde_json::json!({"channel": "http", "input": {"method": "GET", "url": "https://x", "body": {"a": 1}}}),
+        serde_json::json!({"channel": "http", "input": {"method": "GET", "url": "not a url"}}),
+    ];
+    let answers = env.batch(&lines);
+    assert_eq!(answers[0]["verdict"], "deny");
+    assert!(answers[0]["reasons"][0].as_str().unwrap().contains("headers"), "{}", answers[0]);
+    assert_eq!(answers[1]["verdict"], "deny");
+    assert!(answers[1]["reasons"][0].as_str().unwrap().contains("body"), "{}", answers[1]);
+    assert_eq!(answers[2]["verdict"], "hold", "a URL that cannot be read is opaque: {}", answers[2]);
+}

@@ -84,7 +84,14 @@ fn approve_then_the_same_action_passes_once() {
     let approved: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(approved["state"], "released");
     assert_eq!(approved["approvals"][0]["approver"], "alice");
+    std::fs::write(env.work.path().join("notes.txt"), "before the release").unwrap();
     assert_eq!(env.hook(HELD).trim(), "{}", "released: this exact action runs");
+    // Its workspace was checkpointed just before.
+    let checkpoints = env.json(&["checkpoint", "list", "--json"]);
+    let last = checkpoints["checkpoints"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "before a released shell action ran");
+    assert_eq!(last["workspace"], env.work.path().canonicalize().unwrap().display().to_string());
+    assert_eq!(last["files"], 1, "{last}");
     let again = env.hook(HELD);
     assert!(again.contains("as hold 2"), "a release is used once: {again}");
 
@@ -191,8 +198,10 @@ fn hooks_killed_at_random_points_lose_and_double_nothing() {
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
         if i % 7 == 3 {
+            // Open holds include released ones no hook has run yet: approve one still waiting.
             let pending = env.json(&["pending", "--json"]);
-            if let Some(id) = pending["holds"][0]["id"].as_u64() {
+            let waiting = pending["holds"].as_array().unwrap().iter().find(|h| h["state"] == "pending");
+            if let Some(id) = waiting.and_then(|h| h["id"].as_u64()) {
                 env.cmd().args(["approve", &id.to_string()]).arg("--token-file").arg(&alice).assert().success();
             }
         }

@@ -48,6 +48,19 @@ pub enum Denial {
         /// What is broken, with file:line:col and what to do.
         reason: String,
     },
+    /// A vault placeholder was sent somewhere its secret is not bound to (another host,
+    /// method or path): the secret is not injected, and the attempt is audited.
+    #[error(
+        "Holdpoint denied this request: it uses the placeholder of vault secret {secret:?} outside the scope the \
+         secret is bound to ({reason}). A placeholder only works for the hosts, methods and paths of its secret; \
+         `holdpoint vault list` shows them."
+    )]
+    SecretOutOfScope {
+        /// The vault secret's name (never its value).
+        secret: String,
+        /// Which part of the request is outside the binding, in plain words.
+        reason: String,
+    },
     /// Holdpoint itself failed (an error, a panic, a deadline); it fails closed.
     #[error("Holdpoint denied this action because it could not decide: {reason}.")]
     Internal {
@@ -79,6 +92,7 @@ impl Denial {
             | Denial::HoldClosed { .. }
             | Denial::BadInput { .. }
             | Denial::Config { .. }
+            | Denial::SecretOutOfScope { .. }
             | Denial::Internal { .. } => false,
         }
     }

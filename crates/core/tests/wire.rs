@@ -115,6 +115,10 @@ fn denial_wording_and_wires() {
         Denial::HoldClosed { hold_id: 7, outcome: "denied".into() },
         Denial::BadInput { reason: "line 3: not JSON".into() },
         Denial::Config { reason: "config.toml:2:1: unknown field `profil`".into() },
+        Denial::SecretOutOfScope {
+            secret: "openai".into(),
+            reason: "host evil.example is not one of api.openai.com".into(),
+        },
         Denial::Internal { reason: "the decision deadline passed".into() },
     ];
     let wire: Vec<_> = all

@@ -215,7 +215,30 @@ impl Default for Config {
     }
 }
 
+impl HostTags {
+    /// Whether `host` matches: the exact name, or for `*.suffix` any name under the suffix
+    /// (not the suffix itself); case-insensitive, a trailing dot ignored.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let pattern = self.pattern.to_ascii_lowercase();
+        match pattern.strip_prefix('*') {
+            Some(suffix) if suffix.starts_with('.') => host.ends_with(suffix) && host.len() > suffix.len(),
+            Some("") => true,
+            _ => host == pattern,
+        }
+    }
+}
+
 impl Config {
+    /// The tags `[[hosts]]` gives a host (every matching block counts).
+    pub fn host_tags(&self, host: &str) -> Vec<String> {
+        let mut tags: Vec<String> =
+            self.hosts.iter().filter(|h| h.matches(host)).flat_map(|h| h.tags.iter().cloned()).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        tags
+    }
+
     /// Parse and validate `config.toml`; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Config, Error> {
         let raw: Raw = toml::from_str(text).map_err(|e| toml_error(file, text, &e, Error::Config))?;
@@ -285,27 +308,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     ms.map(Duration::from_millis).ok_or_else(|| format!("{s:?} is too long"))
 }
 
+/// Parse a size such as `1MiB`, `512KiB`, `10MB` or `1000000` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let (number, unit) = split_number(s);
+    let n: u64 = number.parse().map_err(|_| format!("{s:?} is not a size; write e.g. \"1MiB\""))?;
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(format!("{s:?} has no known unit; use B, KiB, MiB, GiB, KB, MB or GB")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too large"))
+}
+
 /// `"1MiB"`, `"512KiB"`, `"1000000"`.
 struct SizeText(u64);
 
 impl<'de> Deserialize<'de> for SizeText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let (number, unit) = split_number(&s);
-        let n: u64 = number
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a size; write e.g. \"1MiB\"")))?;
-        let scale: u64 = match unit {
-            "" | "B" => 1,
-            "KiB" => 1 << 10,
-            "MiB" => 1 << 20,
-            "GiB" => 1 << 30,
-            "KB" | "kB" => 1_000,
-            "MB" => 1_000_000,
-            "GB" => 1_000_000_000,
-            _ => return Err(serde::de::Error::custom(format!("{s:?} has no known unit; use B, KiB, MiB or GiB"))),
-        };
-        n.checked_mul(scale).map(SizeText).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is too large")))
+        parse_size(&s).map(SizeText).map_err(serde::de::Error::custom)
     }
 }
 
@@ -329,4 +355,25 @@ fn split_number(s: &str) -> (&str, &str) {
     let s = s.trim();
     let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     (s.get(..end).unwrap_or(""), s.get(end..).unwrap_or("").trim())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Config;
+
+    #[test]
+    fn host_tags_match_exact_names_and_suffixes() {
+        let config = Config::parse(
+            "config.toml",
+            "[[hosts]]\nmatch = \"*.railway.app\"\ntags = [\"production\"]\n\n[[hosts]]\nmatch = \"api.example.com\"\ntags = [\"billing\", \"production\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.host_tags("backboard.railway.app"), ["production"]);
+        assert_eq!(config.host_tags("Backboard.Railway.App."), ["production"]);
+        assert!(config.host_tags("railway.app").is_empty());
+        assert!(config.host_tags("evilrailway.app").is_empty());
+        assert_eq!(config.host_tags("api.example.com"), ["billing", "production"]);
+        assert!(config.host_tags("x.api.example.com").is_empty());
+    }
 }

@@ -207,6 +207,29 @@ impl Store {
         Ok(seq)
     }
 
+    /// Logs many decisions in one transaction (a proxy's batch: one head signature for all of
+    /// them); returns the last record's seq, or `None` for no entries.
+    pub async fn audit_decisions(&self, entries: Vec<AuditEntry>, now: u64) -> Result<Option<u64>, Error> {
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let (mut tx, mut head) = self.begin().await?;
+        let mut last = None;
+        for entry in entries {
+            let record = Record {
+                kind: "decision",
+                hold: entry.hold_id,
+                digest: entry.digest.as_ref(),
+                channel: entry.channel,
+                verdict: entry.verdict.map(VerdictKind::as_str),
+                detail: entry.detail,
+            };
+            last = Some(self.append(&mut tx, &mut head, record, now).await?);
+        }
+        self.commit(tx, head).await?;
+        Ok(last)
+    }
+
     /// Writes a signed checkpoint of the current head (call it at shutdown); returns its seq,
     /// or `None` when the log is empty. Idempotent.
     pub async fn checkpoint(&self, now: u64) -> Result<Option<u64>, Error> {

@@ -128,6 +128,19 @@ pub enum Error {
     /// A token string that is not an approver token.
     #[error("not an approver token: expected \"hpa_\" and 64 hex digits, as `holdpoint approver add` printed it")]
     BadToken,
+    /// A vault secret of that name already exists.
+    #[error(
+        "the vault already has a secret named {0:?}; choose another name, or remove it first with `holdpoint vault rm {0}`"
+    )]
+    SecretExists(String),
+    /// No vault secret has that name.
+    #[error("the vault has no secret named {0:?}; `holdpoint vault list` shows the names")]
+    NoSuchSecret(String),
+    /// The vault's key or its set of records changed while this change was being prepared.
+    #[error(
+        "the vault changed while this command ran (another command rotated its key or changed secrets); run it again"
+    )]
+    VaultChanged,
     /// The operating system's random number generator failed.
     #[error("no randomness available from the operating system: {0}")]
     Random(String),

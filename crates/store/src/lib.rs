@@ -18,7 +18,8 @@
 //! `{"v":1,"seq":N,"time":T,"kind":K,"hold_id"?,"digest"?,"channel"?,"verdict"?,"detail":{..},"prev":"sha256:<hex>"}`
 //! where `prev` is the SHA-256 of the previous record's canonical JSON (64 zeros before the
 //! first) and `kind` is one of `held`, `approved`, `denied`, `cancelled`, `released`,
-//! `expired`, `executed`, `approver_added`, `decision` (from [`Store::audit_decision`]). The
+//! `expired`, `executed`, `approver_added`, `decision` (from [`Store::audit_decision`]),
+//! `vault_added`, `vault_removed`, `vault_rekeyed` (names and counts, never a secret). The
 //! audit key (`audit.key` in the state directory) signs the head (last seq and hash) in every
 //! transaction and a checkpoint every N records and on [`Store::checkpoint`];
 //! [`Store::verify`] names the first edited, deleted, inserted or reordered record.
@@ -50,14 +51,18 @@ mod error;
 mod hold;
 mod keys;
 mod machine;
+mod settle;
 mod store;
+mod vault;
 
 pub use audit::{AuditEntry, AuditProblem, ExportFrom, ProblemKind, VerifyReport};
 pub use error::Error;
 pub use hold::{Approval, Hold, HoldId, HoldState, NewHold};
 pub use keys::{ApproverKey, ApproverToken, Decision, SignedDecision, decision_message};
 pub use machine::{ApproverInfo, MAX_DECISION_SKEW};
+pub use settle::Settled;
 pub use store::{AUDIT_KEY_FILE, DB_FILE, DEFAULT_CHECKPOINT_EVERY, Store};
+pub use vault::{VaultAddition, VaultBackup, VaultRecord, VaultRekey};
 
 /// The current time in unix seconds, for callers that have no clock of their own to pass in
 /// (the state machine itself never reads a clock).

@@ -67,6 +67,11 @@ impl Store {
     /// Puts a held action on hold, or returns the open hold (pending, approved or released)
     /// that already exists for the same digest.
     pub async fn enqueue(&self, new: NewHold, now: u64) -> Result<Hold, Error> {
+        Ok(self.enqueue_new(new, now).await?.0)
+    }
+
+    /// [`Store::enqueue`], and whether this call created the hold.
+    pub(crate) async fn enqueue_new(&self, new: NewHold, now: u64) -> Result<(Hold, bool), Error> {
         let (mut tx, mut head) = self.begin().await?;
         let sql =
             format!("SELECT {HOLD_COLUMNS} FROM holds WHERE digest = $1 AND state IN {OPEN_STATES} ORDER BY id DESC");
@@ -79,7 +84,7 @@ impl Store {
             self.settle(&mut tx, &mut head, &row, &hold, now).await?;
             if hold.state.is_open() && hold.sealed {
                 self.commit(tx, head).await?;
-                return Ok(hold);
+                return Ok((hold, false));
             }
         }
         let id = HoldId::new(head.next_hold).ok_or_else(|| Error::BadData("next hold id is 0".into()))?;
@@ -115,7 +120,7 @@ impl Store {
         self.append(&mut tx, &mut head, record, now).await?;
         self.commit(tx, head).await?;
         let Row_ { digest, channel, summary, reason, action_json, obligations, .. } = row;
-        Ok(Hold {
+        let hold = Hold {
             id,
             digest,
             channel,
@@ -129,7 +134,8 @@ impl Store {
             approvals: Vec::new(),
             release_at: None,
             sealed: true,
-        })
+        };
+        Ok((hold, true))
     }
 
     /// The hold as of `now`; an expiry or release that is due is recorded first.

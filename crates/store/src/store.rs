@@ -15,10 +15,15 @@ use crate::audit::GENESIS;
 use crate::error::is_corruption;
 use crate::keys::{hex, netstrings, random_seed, sign_hex, unhex};
 
-/// The schema version this build writes and reads.
-const SCHEMA_VERSION: u64 = 1;
-/// The schema, as plain SQL both backends accept.
+/// The schema version this build writes and reads: the last migration's.
+const SCHEMA_VERSION: u64 = 2;
+/// The schema of version 1, as plain SQL both backends accept.
 const SCHEMA: &str = include_str!("schema.sql");
+/// The version `schema.sql` creates; every later version is a migration.
+const BASE_VERSION: u64 = 1;
+/// Changes after version 1, in order: the version each brings the schema to, and its SQL. A
+/// new store is created at version 1 and migrated like an old one, so every open runs this path.
+const MIGRATIONS: &[(u64, &str)] = &[(2, include_str!("migrations/002_vault.sql"))];
 /// The database file in the state directory.
 pub const DB_FILE: &str = "holdpoint.db";
 /// The audit key file in the state directory.
@@ -231,7 +236,11 @@ async fn prepare(
     }
     let (ours, _) = table_counts(conn, backend).await.map_err(fail)?;
     let key = if ours { None } else { initialise(conn, backend, key_path, place).await? };
-    let (version, public) = read_meta(conn).await.map_err(fail)?;
+    let (mut version, mut public) = read_meta(conn).await.map_err(fail)?;
+    if version < SCHEMA_VERSION {
+        migrate(conn, backend, place).await?;
+        (version, public) = read_meta(conn).await.map_err(fail)?;
+    }
     Ok((key, version, public))
 }
 
@@ -272,18 +281,7 @@ async fn initialise(
     place: &str,
 ) -> Result<Option<SigningKey>, Error> {
     let fail = |e: sqlx::Error| open_error(&e, place);
-    let mut tx = match backend {
-        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?,
-        Backend::Postgres => {
-            let mut tx = conn.begin().await.map_err(fail)?;
-            // Two replicas initialising one empty database at once take turns.
-            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(4851234)) AS l")
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-            tx
-        }
-    };
+    let mut tx = begin_schema_change(conn, backend).await.map_err(fail)?;
     let (ours, others) = table_counts(&mut tx, backend).await.map_err(fail)?;
     if ours {
         return Ok(None);
@@ -295,11 +293,11 @@ async fn initialise(
         return Err(Error::StoreMissing { place: place.to_owned(), key: key_path.display().to_string() });
     }
     let key = load_or_create_key(key_path)?;
-    for statement in SCHEMA.split(";\n").map(strip_comments).filter(|s| !s.is_empty()) {
+    for statement in statements(SCHEMA) {
         sqlx::query(&statement).execute(&mut *tx).await.map_err(fail)?;
     }
     let public = hex(key.verifying_key().as_bytes());
-    for (k, v) in [("schema_version", SCHEMA_VERSION.to_string()), ("audit_public_key", public)] {
+    for (k, v) in [("schema_version", BASE_VERSION.to_string()), ("audit_public_key", public)] {
         sqlx::query("INSERT INTO holdpoint_meta (key, value) VALUES ($1, $2)")
             .bind(k)
             .bind(v)
@@ -316,6 +314,46 @@ async fn initialise(
         .map_err(fail)?;
     tx.commit().await.map_err(fail)?;
     Ok(Some(key))
+}
+
+/// Starts a transaction that may change the schema: SQLite's write lock, or on PostgreSQL an
+/// advisory lock, so two processes opening one database at once take turns.
+async fn begin_schema_change(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'_, sqlx::Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => {
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(4851234)) AS l").execute(&mut *tx).await?;
+            Ok(tx)
+        }
+    }
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`], one migration at a time, in one transaction;
+/// a process that finds the work done by another while it waited for the lock does nothing.
+async fn migrate(conn: &mut AnyConnection, backend: Backend, place: &str) -> Result<(), Error> {
+    let fail = |e: sqlx::Error| open_error(&e, place);
+    let mut tx = begin_schema_change(conn, backend).await.map_err(fail)?;
+    let (version, _) = read_meta(&mut tx).await.map_err(fail)?;
+    for (to, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > version) {
+        for statement in statements(sql) {
+            sqlx::query(&statement).execute(&mut *tx).await.map_err(fail)?;
+        }
+        sqlx::query("UPDATE holdpoint_meta SET value = $1 WHERE key = 'schema_version'")
+            .bind(to.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+    }
+    tx.commit().await.map_err(fail)
+}
+
+/// The statements of a schema file: separated by ';' at the end of a line, comments removed.
+fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
+    sql.split(";\n").map(strip_comments).filter(|s| !s.is_empty())
 }
 
 fn strip_comments(statement: &str) -> String {
@@ -462,8 +500,12 @@ mod tests {
 
     #[test]
     fn schema_splits_into_statements() {
-        let statements: Vec<String> = SCHEMA.split(";\n").map(strip_comments).filter(|s| !s.is_empty()).collect();
-        assert!(statements.len() >= 10);
-        assert!(statements.iter().all(|s| s.starts_with("CREATE")));
+        let all: Vec<String> = statements(SCHEMA).collect();
+        assert!(all.len() >= 10);
+        assert!(all.iter().all(|s| s.starts_with("CREATE")));
+        for (_, sql) in MIGRATIONS {
+            assert!(statements(sql).all(|s| s.starts_with("CREATE")), "{sql}");
+        }
+        assert_eq!(MIGRATIONS.last().map(|(v, _)| *v), Some(SCHEMA_VERSION));
     }
 }

@@ -1,5 +1,6 @@
 //! Database command-line clients: the statements they are given (`-c`, `-e`, `--eval`,
-//! stdin, here-documents, `-f FILE`) are scanned for destructive statements.
+//! stdin, here-documents, `-f FILE`). PostgreSQL's clients (`psql`, `pgcli`) go through the SQL
+//! classifier (PostgreSQL's own grammar); the others are scanned for destructive statements.
 
 use holdpoint_core::{Reversibility, Scope, Target, TargetKind, Verb};
 
@@ -7,6 +8,7 @@ use super::walk::{Stdin, Walker};
 use super::words::Arg;
 use super::{effect, opaque};
 use crate::path;
+use crate::sql::{self, SqlTarget};
 
 const CLIS: &[&str] = &[
     "psql",
@@ -91,6 +93,7 @@ pub(crate) fn db_cli(w: &mut Walker<'_>, name: &str, args: &[Arg], stdin: &Stdin
         Stdin::From(producer, _) if producer != "cat" => texts.push((producer.clone(), false)),
         Stdin::From(..) | Stdin::None => {}
     }
+    let postgres = matches!(name, "psql" | "pgcli").then(|| SqlTarget::new(psql_target(args)));
     for (text, known) in texts {
         if !known {
             w.push(opaque(
@@ -98,6 +101,10 @@ pub(crate) fn db_cli(w: &mut Walker<'_>, name: &str, args: &[Arg], stdin: &Stdin
                 "statements Holdpoint cannot read are sent to a database",
                 "db-dynamic-statement",
             ));
+            continue;
+        }
+        if let Some(target) = &postgres {
+            psql_input(w, &text, target);
             continue;
         }
         if let Some(why) = destructive(&text) {
@@ -110,6 +117,118 @@ pub(crate) fn db_cli(w: &mut Walker<'_>, name: &str, args: &[Arg], stdin: &Stdin
                 why,
             ));
         }
+    }
+}
+
+/// psql's meta-commands that only show things or set the client up (besides `\d...`, which
+/// describe objects).
+const PSQL_READ_ONLY_META: &[&str] = &[
+    "l",
+    "list",
+    "z",
+    "conninfo",
+    "echo",
+    "qecho",
+    "warn",
+    "encoding",
+    "errverbose",
+    "h",
+    "help",
+    "?",
+    "pset",
+    "q",
+    "quit",
+    "timing",
+    "x",
+    "a",
+    "t",
+    "T",
+    "C",
+    "f",
+    "H",
+    "sf",
+    "sv",
+    "copyright",
+    "getenv",
+];
+
+/// What psql is given: SQL through the SQL classifier; a meta-command (a line starting with a
+/// backslash) that only shows things is nothing, any other (`\!`, `\i`, `\copy`, `\o`,
+/// `\gexec`, ...) is opaque.
+fn psql_input(w: &mut Walker<'_>, text: &str, target: &SqlTarget) {
+    let mut statements = String::new();
+    let mut lines: Vec<&str> = text.lines().rev().collect();
+    while let Some(line) = lines.pop() {
+        let Some(meta) = line.trim_start().strip_prefix('\\') else {
+            statements.push_str(line);
+            statements.push('\n');
+            continue;
+        };
+        // `\\` separates a meta-command from what follows it on the line (SQL or another one).
+        let (meta, rest) = meta.split_once("\\\\").unwrap_or((meta, ""));
+        if !rest.trim().is_empty() {
+            lines.push(rest);
+        }
+        let command: String = meta.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '?').collect();
+        let base = command.trim_end_matches(['+', 'S']);
+        // psql runs backquoted text in a meta-command's arguments as a shell command.
+        let shows = command.starts_with('d') || PSQL_READ_ONLY_META.contains(&base);
+        if !shows || meta.contains('`') {
+            w.push(opaque(
+                &format!("psql: \\{meta}"),
+                "a psql meta-command that can run commands, read files or send output elsewhere",
+                "db-psql-meta",
+            ));
+        }
+        statements.push('\n');
+    }
+    if statements.trim().is_empty() {
+        return;
+    }
+    for e in sql::classify(&statements, target) {
+        w.push(e);
+    }
+}
+
+/// `postgres://host/db` for psql's arguments: a connection URI (without its user and
+/// password), or `-h`/`--host` and `-d`/`--dbname` or the first operand.
+fn psql_target(args: &[Arg]) -> String {
+    const TAKES_VALUE: &[&str] =
+        &["-c", "-d", "-f", "-h", "-p", "-U", "-v", "-o", "-L", "-F", "-R", "-P", "-T", "--set", "--variable"];
+    let uri = |t: &str| {
+        let t = t.strip_prefix("--dbname=").unwrap_or(t);
+        let rest = t.strip_prefix("postgres://").or_else(|| t.strip_prefix("postgresql://"))?;
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+        Some(format!("postgres://{rest}"))
+    };
+    let mut host = None;
+    let mut db = None;
+    let mut skip = false;
+    for (i, a) in args.iter().enumerate() {
+        let t = a.text.as_str();
+        if skip {
+            skip = false;
+            continue;
+        }
+        if let Some(u) = uri(t) {
+            return u;
+        }
+        let next = args.get(i + 1).map(|n| n.text.clone());
+        match t {
+            "-h" | "--host" => host = next,
+            "-d" | "--dbname" => db = next,
+            _ if t.starts_with("--host=") => host = t.get(7..).map(str::to_owned),
+            _ if t.starts_with("--dbname=") => db = t.get(9..).map(str::to_owned),
+            _ if !t.starts_with('-') && db.is_none() => db = Some(t.to_owned()),
+            _ => {}
+        }
+        skip = TAKES_VALUE.contains(&t) || t == "--host" || t == "--dbname";
+    }
+    let host = host.unwrap_or_else(|| "localhost".to_owned());
+    match db {
+        Some(db) => format!("postgres://{host}/{db}"),
+        None => format!("postgres://{host}"),
     }
 }
 

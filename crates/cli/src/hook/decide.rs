@@ -64,7 +64,7 @@ fn decide_ops(agent: Agent, call: &Call, ops: &[Op], home: &Home, engines: &mut 
         let held = matches!(decision.verdict, Verdict::Hold { .. }) && decision.mode == Mode::Enforce;
         if held && !ask {
             match super::holds::settle(home, engines.config(), &action, &decision) {
-                Settled::Released => {}
+                Settled::Released => checkpoint_before_release(home, &action),
                 Settled::Waiting(sentence) => {
                     tally.waiting.get_or_insert(sentence);
                     tally.held.extend(decision.reasons.iter().cloned());
@@ -78,6 +78,22 @@ fn decide_ops(agent: Agent, call: &Call, ops: &[Op], home: &Home, engines: &mut 
         count(&mut tally, &decision);
     }
     outcome(tally, ask)
+}
+
+/// A released shell or file action is about to run: snapshot its workspace first, so what
+/// the approvers let through can still be undone. A failed snapshot does not take back the
+/// approval; it is reported on stderr (the agent's log).
+fn checkpoint_before_release(home: &Home, action: &holdpoint_core::Action) {
+    if !matches!(action.channel, holdpoint_core::Channel::Shell | holdpoint_core::Channel::File) {
+        return;
+    }
+    let reason = format!("before a released {} action ran", action.channel);
+    let taken = crate::checkpoint_cmd::store(home).and_then(|store| {
+        Ok(store.snapshot(std::path::Path::new(&action.actor.workspace), &reason, holdpoint_store::unix_now())?)
+    });
+    if let Err(e) = taken {
+        eprintln!("holdpoint: the released action runs without a checkpoint of its workspace: {e:#}");
+    }
 }
 
 fn request(agent: Agent, call: &Call, op: &Op) -> Request {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use holdpoint_core::{Action, Denial, Verdict};
 use holdpoint_policy::Decision;
-use holdpoint_store::{HoldState, NewHold, unix_now};
+use holdpoint_store::{self as store, NewHold, unix_now};
 
 use crate::home::Home;
 use crate::state::State;
@@ -36,34 +36,29 @@ pub fn settle(home: &Home, config: &holdpoint_policy::config::Config, action: &A
             return Settled::Refused(Denial::Held { hold_id: None, reason }.to_string());
         }
     };
-    let digest = action.digest();
-    let result: Result<Settled, holdpoint_store::Error> = state.run(async {
-        // A retry of an action released since: it runs, once.
-        if state.store.consume(&digest, unix_now()).await?.is_some() {
-            return Ok(Settled::Released);
-        }
-        let new = NewHold {
-            digest,
-            channel: action.channel,
-            summary: summary(&action.input),
-            reason: reason.clone(),
-            action_json: serde_json::to_string(action).unwrap_or_default(),
-            obligations,
-        };
-        let before = unix_now();
-        let hold = state.store.enqueue(new, before).await?;
-        if hold.created >= before && (config.notify.is_some() || desktop()) {
+    let new = NewHold {
+        digest: action.digest(),
+        channel: action.channel,
+        summary: summary(&action.input),
+        reason: reason.clone(),
+        action_json: serde_json::to_string(action).unwrap_or_default(),
+        obligations,
+    };
+    let announce = config.notify.is_some() || desktop();
+    let wait = config.hold_wait.min(MAX_WAIT);
+    let result = state.run(state.store.settle_held(new, wait, unix_now, |hold| {
+        if announce {
             crate::notify::spawn(hold.id);
         }
-        let wait = config.hold_wait.min(MAX_WAIT);
-        let hold = state.store.wait_decision(hold.id, wait, unix_now).await?;
-        Ok(match hold.state {
-            HoldState::Released if state.store.consume(&digest, unix_now()).await?.is_some() => Settled::Released,
-            HoldState::Denied | HoldState::Expired | HoldState::Cancelled => Settled::Refused(
-                Denial::HoldClosed { hold_id: hold.id.get(), outcome: hold.state.as_str().to_owned() }.to_string(),
-            ),
-            _ => Settled::Waiting(Denial::Held { hold_id: Some(hold.id.get()), reason: reason.clone() }.to_string()),
-        })
+    }));
+    let result = result.map(|settled| match settled {
+        store::Settled::Released(_) => Settled::Released,
+        store::Settled::Closed(id, outcome) => {
+            Settled::Refused(Denial::HoldClosed { hold_id: id.get(), outcome: outcome.as_str().to_owned() }.to_string())
+        }
+        store::Settled::Waiting(id) => {
+            Settled::Waiting(Denial::Held { hold_id: Some(id.get()), reason: reason.clone() }.to_string())
+        }
     });
     result.unwrap_or_else(|e| {
         Settled::Refused(

@@ -7,4 +7,6 @@ mod common;
 mod audit;
 mod holds;
 mod open;
+mod settle;
 mod tamper;
+mod vault;
