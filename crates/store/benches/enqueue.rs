@@ -75,7 +75,10 @@ fn percentiles() {
             })
             .collect();
         times.sort();
-        println!("{name:<14} p50 {:>10.1?}   p99 {:>10.1?}   max {:>10.1?}", times[1000], times[1980], times[1999]);
+        println!(
+            "{name:<14} p50 {:>9.1?}   p95 {:>9.1?}   p99 {:>9.1?}   p99.9 {:>9.1?}   max {:>9.1?}",
+            times[1000], times[1900], times[1980], times[1998], times[1999]
+        );
     };
     report("enqueue", &mut || {
         rt.block_on(store.enqueue(hold(), 1000)).unwrap();
