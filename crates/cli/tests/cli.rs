@@ -456,3 +456,22 @@ fn check_http_refuses_malformed_input() {
     assert!(answers[1]["reasons"][0].as_str().unwrap().contains("body"), "{}", answers[1]);
     assert_eq!(answers[2]["verdict"], "hold", "a URL that cannot be read is opaque: {}", answers[2]);
 }
+
+/// The incident the README's demo replays: every step through its real classifier, with the
+/// demo's config making the platform and its database production.
+#[test]
+fn the_incident_replay_meets_the_verdicts_the_demo_shows() {
+    let env = Env::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    env.write("config/config.toml", &std::fs::read_to_string(root.join("examples/incident-config.toml")).unwrap());
+    let text = std::fs::read_to_string(root.join("examples/incident.jsonl")).unwrap().replace("@WORK@", &env.ws());
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let answers = env.batch(&lines);
+    let verdicts: Vec<&str> = answers.iter().map(|a| a["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["allow", "deny", "deny", "hold", "hold", "hold", "hold", "hold", "allow"], "{answers:#?}");
+    for step in [3, 4, 5] {
+        assert_eq!(answers[step]["obligations"]["approvers"], 2, "production: {}", answers[step]);
+    }
+    assert_eq!(answers[5]["obligations"]["soft_delete"], true, "{}", answers[5]);
+    assert!(answers[3]["effects"].as_array().unwrap().iter().any(|e| e["rule"] == "graphql-delete-mutation"));
+}
