@@ -87,24 +87,9 @@ pub struct BadDigest;
 impl FromStr for ActionDigest {
     type Err = BadDigest;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex = s.strip_prefix("sha256:").ok_or(BadDigest)?.as_bytes();
-        if hex.len() != 64 {
-            return Err(BadDigest);
-        }
-        let mut out = [0u8; 32];
-        for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-            let [hi, lo] = pair else { return Err(BadDigest) };
-            *byte = (nibble(*hi)? << 4) | nibble(*lo)?;
-        }
-        Ok(ActionDigest(out))
-    }
-}
-
-fn nibble(c: u8) -> Result<u8, BadDigest> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        _ => Err(BadDigest),
+        let hex = s.strip_prefix("sha256:").ok_or(BadDigest)?;
+        let bytes = crate::hex::decode(hex).ok_or(BadDigest)?;
+        bytes.try_into().map(ActionDigest).map_err(|_| BadDigest)
     }
 }
 

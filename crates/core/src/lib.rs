@@ -12,6 +12,7 @@ mod action;
 mod canonical;
 mod denial;
 mod digest;
+pub mod hex;
 mod verdict;
 
 pub use action::{Action, Actor, Channel, Effect, Reversibility, Scope, Target, TargetKind, Verb};

@@ -297,35 +297,5 @@ fn record_row(row: &AnyRow) -> Result<VaultRecord, Error> {
 /// A hex column as bytes.
 fn col_bytes(row: &AnyRow, i: usize) -> Result<Vec<u8>, Error> {
     let text = col_str(row, i)?;
-    unhex_vec(&text).ok_or_else(|| Error::BadData(format!("column {i} of a vault row is not hex")))
-}
-
-fn unhex_vec(s: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let bytes = s.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|p| if let [hi, lo] = p { Some((digit(*hi)? << 4) | digit(*lo)?) } else { None })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_columns_round_trip() {
-        let bytes = vec![0u8, 1, 0x7f, 0xff];
-        assert_eq!(unhex_vec(&hex(&bytes)), Some(bytes));
-        assert_eq!(unhex_vec("abc"), None);
-        assert_eq!(unhex_vec("zz"), None);
-        assert_eq!(unhex_vec(""), Some(vec![]));
-    }
+    holdpoint_core::hex::decode(&text).ok_or_else(|| Error::BadData(format!("column {i} of a vault row is not hex")))
 }

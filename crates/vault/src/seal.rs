@@ -33,27 +33,12 @@ pub(crate) fn open(key: &VaultKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizin
 
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
-        }
-    }
-    out
+    holdpoint_core::hex::encode(bytes)
 }
 
 /// Hex (either case) into bytes; `None` for anything else.
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let bytes = s.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|p| if let [hi, lo] = p { Some((digit(*hi)? << 4) | digit(*lo)?) } else { None })
-        .collect()
+    holdpoint_core::hex::decode(&s.to_ascii_lowercase())
 }
 
 #[cfg(test)]
