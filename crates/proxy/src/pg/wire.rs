@@ -1,0 +1,195 @@
+//! Frames of the PostgreSQL frontend/backend protocol, version 3: the startup packet and
+//! typed messages read with size limits, and the few backend messages the proxy writes itself.
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The startup packet's protocol code for version 3.0.
+pub(crate) const PROTOCOL_3: i32 = 196_608;
+/// `SSLRequest`'s code.
+pub(crate) const SSL_REQUEST: i32 = 80_877_103;
+/// `GSSENCRequest`'s code.
+pub(crate) const GSSENC_REQUEST: i32 = 80_877_104;
+/// `CancelRequest`'s code.
+pub(crate) const CANCEL_REQUEST: i32 = 80_877_102;
+/// The largest startup packet read (PostgreSQL's own limit).
+const STARTUP_MAX: usize = 10_000;
+/// The largest message read from a client or server.
+pub(crate) const MESSAGE_MAX: usize = 256 << 20;
+
+/// Why a connection's messages could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The socket failed or closed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes are not the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+}
+
+/// One typed message: its tag and its body (without the length).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The tag byte (`Q`, `P`, `R`...).
+    pub tag: u8,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Message {
+    /// The message as sent on the wire.
+    pub fn encode(&self) -> Vec<u8> {
+        message(self.tag, &self.body)
+    }
+}
+
+/// What a frontend message is, as far as the proxy cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frontend<'a> {
+    /// `Q`: a simple query.
+    Query(&'a str),
+    /// `P`, `B`, `E`, `D`, `C`, `F`: the extended protocol or a function call.
+    Extended,
+    /// `S`: the end of an extended-protocol batch.
+    Sync,
+    /// `X`: the client leaves.
+    Terminate,
+    /// `d`, `c`, `f`, `H`: COPY data and its end, flush: relayed as they are.
+    Relay,
+}
+
+/// Reads what a frontend message is; a message that is not the protocol is an error.
+pub fn decode_frontend(message: &Message) -> Result<Frontend<'_>, WireError> {
+    match message.tag {
+        b'Q' => {
+            let mut at = 0;
+            let text = cstr(&message.body, &mut at)
+                .ok_or_else(|| WireError::Protocol("a Query message without its terminating NUL".into()))?;
+            if at != message.body.len() {
+                return Err(WireError::Protocol("bytes after a Query message's text".into()));
+            }
+            Ok(Frontend::Query(text))
+        }
+        b'P' | b'B' | b'E' | b'D' | b'C' | b'F' => Ok(Frontend::Extended),
+        b'S' => Ok(Frontend::Sync),
+        b'X' => Ok(Frontend::Terminate),
+        b'd' | b'c' | b'f' | b'H' => Ok(Frontend::Relay),
+        other => Err(WireError::Protocol(format!("unexpected frontend message {:?}", char::from(other)))),
+    }
+}
+
+/// Reads a startup packet's body (after its length), at most [`STARTUP_MAX`] bytes.
+pub(crate) async fn read_startup<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, WireError> {
+    let len = r.read_i32().await?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| (8..=STARTUP_MAX).contains(l))
+        .ok_or_else(|| WireError::Protocol(format!("a startup packet of {len} bytes")))?;
+    let mut body = vec![0; len - 4];
+    r.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// The code at the start of a startup packet's body.
+pub(crate) fn startup_code(body: &[u8]) -> Option<i32> {
+    body.get(..4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes)
+}
+
+/// The parameters of a version-3 startup packet's body (after the code).
+pub fn startup_params(body: &[u8]) -> Result<Vec<(String, String)>, WireError> {
+    let bad = || WireError::Protocol("a startup packet whose parameters are not NUL-terminated pairs".into());
+    let rest = body.get(4..).ok_or_else(bad)?;
+    let mut at = 0;
+    let mut params = Vec::new();
+    loop {
+        let name = cstr(rest, &mut at).ok_or_else(bad)?;
+        if name.is_empty() {
+            break;
+        }
+        let value = cstr(rest, &mut at).ok_or_else(bad)?;
+        params.push((name.to_owned(), value.to_owned()));
+    }
+    if at != rest.len() {
+        return Err(bad());
+    }
+    Ok(params)
+}
+
+/// Reads one typed message of at most `max` bytes.
+pub(crate) async fn read_message<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Message, WireError> {
+    let tag = r.read_u8().await?;
+    let len = r.read_i32().await?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| *l >= 4 && *l - 4 <= max)
+        .ok_or_else(|| WireError::Protocol(format!("a {:?} message of {len} bytes", char::from(tag))))?;
+    let mut body = vec![0; len - 4];
+    r.read_exact(&mut body).await?;
+    Ok(Message { tag, body })
+}
+
+/// A NUL-terminated UTF-8 string at `*at`; `*at` moves past its NUL.
+pub(crate) fn cstr<'a>(body: &'a [u8], at: &mut usize) -> Option<&'a str> {
+    let rest = body.get(*at..)?;
+    let end = rest.iter().position(|b| *b == 0)?;
+    let text = std::str::from_utf8(rest.get(..end)?).ok()?;
+    *at += end + 1;
+    Some(text)
+}
+
+/// A typed message's bytes.
+pub(crate) fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.push(tag);
+    let len = i32::try_from(body.len() + 4).unwrap_or(i32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// An `AuthenticationRequest` (`R`) with its code and data.
+pub(crate) fn auth(code: i32, data: &[u8]) -> Vec<u8> {
+    let mut body = code.to_be_bytes().to_vec();
+    body.extend_from_slice(data);
+    message(b'R', &body)
+}
+
+/// An `ErrorResponse` with severity, SQLSTATE and message.
+pub(crate) fn error_response(severity: &str, code: &str, text: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, value) in [(b'S', severity), (b'V', severity), (b'C', code), (b'M', text)] {
+        body.push(field);
+        body.extend_from_slice(value.replace('\0', " ").as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    message(b'E', &body)
+}
+
+/// A NUL-terminated string's bytes.
+pub(crate) fn push_cstr(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+    out.push(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontend_messages_decode_and_bad_ones_are_errors() {
+        let q = Message { tag: b'Q', body: b"SELECT 1\0".to_vec() };
+        assert_eq!(decode_frontend(&q).unwrap(), Frontend::Query("SELECT 1"));
+        assert!(decode_frontend(&Message { tag: b'Q', body: b"SELECT 1".to_vec() }).is_err());
+        assert!(decode_frontend(&Message { tag: b'Q', body: b"A\0B\0".to_vec() }).is_err());
+        assert_eq!(decode_frontend(&Message { tag: b'P', body: vec![] }).unwrap(), Frontend::Extended);
+        assert!(decode_frontend(&Message { tag: b'z', body: vec![] }).is_err());
+        let mut startup = PROTOCOL_3.to_be_bytes().to_vec();
+        startup.extend_from_slice(b"user\0agent\0database\0app\0\0");
+        assert_eq!(
+            startup_params(&startup).unwrap(),
+            vec![("user".into(), "agent".into()), ("database".into(), "app".into())]
+        );
+        assert!(startup_params(&startup[..startup.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! Untrusted PostgreSQL frontend bytes (what an agent sends the PostgreSQL proxy): startup
+//! parameters and typed messages decode or fail without panicking, and a decoded query is
+//! exactly the message's text.
+#![no_main]
+
+use holdpoint_proxy::pg::{Frontend, Message, decode_frontend, startup_params};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(params) = startup_params(data) {
+        for (name, value) in params {
+            assert!(!name.is_empty() && !name.contains('\0') && !value.contains('\0'));
+        }
+    }
+    let mut rest = data;
+    while let [tag, a, b, c, d, tail @ ..] = rest {
+        let len = usize::try_from(i32::from_be_bytes([*a, *b, *c, *d])).unwrap_or(0).saturating_sub(4);
+        let take = len.min(tail.len());
+        let message = Message { tag: *tag, body: tail[..take].to_vec() };
+        if let Ok(Frontend::Query(sql)) = decode_frontend(&message) {
+            assert_eq!(message.body, [sql.as_bytes(), &[0]].concat());
+        }
+        let _ = message.encode();
+        rest = &tail[take..];
+    }
+});
