@@ -1,5 +1,5 @@
-//! `holdpoint serve`: the gateway. It runs the HTTP(S) egress proxy on `[proxy] listen` until
-//! SIGINT or SIGTERM, then lets requests in flight finish and writes an audit checkpoint.
+//! `holdpoint serve`: the gateway. It runs the HTTP(S) egress proxy on `[proxy] listen` and a
+//! PostgreSQL proxy per `[[postgres]]` block until SIGINT or SIGTERM, then lets requests in flight finish and writes an audit checkpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use holdpoint_core::Action;
 use holdpoint_policy::config::{Config, StoreLocation};
 use holdpoint_policy::{Decision, Engine};
-use holdpoint_proxy::{Ca, Credentials, Gate, NoCredentials, Proxy, Recorder, Upstream, VaultCredentials};
+use holdpoint_proxy::{
+    Ca, Credentials, Gate, NoCredentials, PgProxy, Proxy, Recorder, Upstream, VaultCredentials, serve_postgres,
+};
 use holdpoint_store::{AuditEntry, Hold, Store, unix_now};
 use holdpoint_vault::{KeyHeader, SealedRecord, Vault, VaultKey};
 
@@ -31,40 +33,79 @@ pub fn run(home: &Home, config_file: Option<&Path>) -> Result<u8> {
         None => home.load_config()?,
     };
     let engine = Engine::new(config.profile, &home.load_policies()?)?;
+    // The PostgreSQL proxies decide through a gate of their own (the same policies).
+    let pg_engine =
+        if config.postgres.is_empty() { None } else { Some(Engine::new(config.profile, &home.load_policies()?)?) };
     if !home.state.is_dir() {
         bail!("{} does not exist; run `holdpoint init` first", home.state.display());
     }
     let ca = Ca::load(&home.state)?;
     let upstream = Upstream::new(ssl_cert_file().as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    rt.block_on(serve(home, config, engine, ca, upstream))?;
+    rt.block_on(serve(home, config, engine, pg_engine, ca, upstream))?;
     Ok(0)
 }
 
-async fn serve(home: &Home, config: Config, engine: Engine, ca: Ca, upstream: Upstream) -> Result<()> {
+async fn serve(
+    home: &Home,
+    config: Config,
+    engine: Engine,
+    pg_engine: Option<Engine>,
+    ca: Ca,
+    upstream: Upstream,
+) -> Result<()> {
     let store = match &config.store {
         StoreLocation::Sqlite => Store::open_sqlite(&home.state).await?,
         StoreLocation::Postgres(url) => Store::open_postgres(url, &home.state).await?,
     };
     crate::spool::fold(&home.state, &store).await?;
-    let credentials = credentials(&store).await?;
+    let (credentials, vault) = credentials(&store).await?;
     let announce = config.notify.is_some()
         || std::env::var_os("DISPLAY").is_some()
         || std::env::var_os("WAYLAND_DISPLAY").is_some();
     let pending = Arc::new(Mutex::new(Vec::new()));
     let (stop_audit, stopped) = tokio::sync::watch::channel(false);
     let writer = tokio::spawn(write_audit(store.clone(), Arc::clone(&pending), stopped));
-    let audit = StoreAudit { state: home.state.clone(), pending, announce };
+    let audit = Arc::new(StoreAudit { state: home.state.clone(), pending, announce });
     let listener = Proxy::bind(config.proxy.listen).await?;
     let addr = listener.local_addr().context("cannot read the listen address")?;
     let profile = config.profile.as_str();
-    let gate = Gate::new(engine, config, store.clone(), Arc::new(audit), credentials);
+    let (stop_pg, pg_stopped) = tokio::sync::watch::channel(false);
+    let mut pg_lines = Vec::new();
+    let mut pg_tasks = Vec::new();
+    if let Some(pg_engine) = pg_engine {
+        let recorder: Arc<dyn Recorder> = audit.clone();
+        let pg_gate = Arc::new(Gate::new(pg_engine, config.clone(), store.clone(), recorder, Arc::clone(&credentials)));
+        for block in &config.postgres {
+            let listener = Proxy::bind(block.listen).await.with_context(|| format!("[[postgres]] {}", block.name))?;
+            let addr = listener.local_addr().context("cannot read the listen address")?;
+            pg_lines.push(format!(
+                "holdpoint: PostgreSQL proxy {} listening on postgres://{addr}/{} (upstream {}); agents give the \
+                 placeholder of vault secret {:?} as password",
+                block.name, block.database, block.upstream, block.credential
+            ));
+            let pg = Arc::new(PgProxy::new(block.clone(), Arc::clone(&pg_gate), vault.clone()));
+            let mut stopped = pg_stopped.clone();
+            let stop = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            pg_tasks.push(tokio::spawn(serve_postgres(listener, pg, stop)));
+        }
+    }
+    let gate = Gate::new(engine, config, store.clone(), audit, credentials);
     let proxy = Arc::new(Proxy::new(gate, ca, upstream));
     eprintln!(
         "holdpoint: HTTP egress proxy listening on http://{addr} (profile {profile}); \
          agents use HTTP_PROXY=http://{addr} HTTPS_PROXY=http://{addr} and trust `holdpoint ca export`"
     );
+    for line in pg_lines {
+        eprintln!("{line}");
+    }
     holdpoint_proxy::serve(listener, Arc::clone(&proxy), shutdown_signal(), GRACE).await;
+    let _ = stop_pg.send(true);
+    for task in pg_tasks {
+        let _ = task.await;
+    }
     // Every decision made is in the log before the checkpoint.
     drop(proxy);
     let _ = stop_audit.send(true);
@@ -80,8 +121,9 @@ fn ssl_cert_file() -> Option<PathBuf> {
     std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
-/// The vault, opened with `HOLDPOINT_VAULT_KEY_FILE`; without it no placeholder is replaced.
-async fn credentials(store: &Store) -> Result<Arc<dyn Credentials>> {
+/// The vault, opened with `HOLDPOINT_VAULT_KEY_FILE`, for the HTTP proxy and for the PostgreSQL
+/// proxies; without it no placeholder is replaced.
+async fn credentials(store: &Store) -> Result<(Arc<dyn Credentials>, Option<Arc<Vault>>)> {
     let records = store.vault_records().await?;
     let Some(file) = crate::vault_cmd::key_file_from_env() else {
         if !records.is_empty() {
@@ -91,7 +133,7 @@ async fn credentials(store: &Store) -> Result<Arc<dyn Credentials>> {
                 records.len()
             );
         }
-        return Ok(Arc::new(NoCredentials));
+        return Ok((Arc::new(NoCredentials), None));
     };
     let key = VaultKey::from_key_file(&file)?;
     if let Some(header) = store.vault_header().await? {
@@ -99,13 +141,15 @@ async fn credentials(store: &Store) -> Result<Arc<dyn Credentials>> {
             .verify(&key)
             .with_context(|| format!("HOLDPOINT_VAULT_KEY_FILE={} is not this vault's key", file.display()))?;
     }
-    let sealed =
-        records.iter().map(|r| SealedRecord { name: r.name.clone(), meta: r.meta.clone(), sealed: r.sealed.clone() });
-    let vault = Vault::open(&key, sealed);
+    let sealed = || {
+        records.iter().map(|r| SealedRecord { name: r.name.clone(), meta: r.meta.clone(), sealed: r.sealed.clone() })
+    };
+    let vault = Vault::open(&key, sealed());
     for problem in vault.problems() {
         eprintln!("holdpoint: a vault secret is refused: {problem}");
     }
-    Ok(Arc::new(VaultCredentials::new(vault)))
+    let pg_vault = Arc::new(Vault::open(&key, sealed()));
+    Ok((Arc::new(VaultCredentials::new(vault)), Some(pg_vault)))
 }
 
 /// SIGINT or SIGTERM.

@@ -566,6 +566,20 @@ fn vault_placeholders_become_secrets_inside_their_binding_only() {
     for secret in ["sk-real-123", "pw-real-456", "qs-real-789", "YWRtaW46cHctcmVhbC00NTY"] {
         assert!(!audit.contains(secret), "the audit log never holds a secret");
     }
+
+    // `vault list` shows when the proxy last used each secret (written off the request path).
+    let last_used = |name: &str| -> Value {
+        let out = holdpoint(gw.home.path()).args(["vault", "list", "--json"]).assert().success();
+        let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let list = v["secrets"].as_array().unwrap().clone();
+        list.into_iter().find(|s| s["name"] == name).unwrap()["last_used"].clone()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while last_used("api").is_null() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(last_used("api").is_u64(), "the proxy injected it");
+    assert!(last_used("db-admin").is_u64());
 }
 
 #[test]

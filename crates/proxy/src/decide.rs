@@ -29,7 +29,8 @@ const MEMO_MAX: usize = 4096;
 const BODY_TEXT_MAX: usize = 4096;
 
 /// Headers that are about one connection or one attempt, not about the action: left out of
-/// the action's input so a retry of the same action has the same digest.
+/// the action's input so a retry of the same action has the same digest. `user-agent` too: SDKs
+/// put per-process details in it (botocore lists its feature ids in a different order per run).
 const NOT_INPUT: &[&str] = &[
     "host",
     "content-length",
@@ -45,6 +46,7 @@ const NOT_INPUT: &[&str] = &[
     "x-amz-date",
     "amz-sdk-invocation-id",
     "amz-sdk-request",
+    "user-agent",
 ];
 /// Headers whose values are credentials: named in the input, never copied into it.
 const REDACTED: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-amz-security-token"];
@@ -69,7 +71,12 @@ pub struct Gate {
     /// the empty workspace, no agent) is fixed for the gate's life, so equal effects are
     /// decided equally and Cedar runs once per distinct request shape.
     memo: Mutex<HashMap<Vec<Effect>, Decision>>,
+    /// When each vault secret's `last used` was last written (at most once a minute).
+    touched: Mutex<HashMap<String, u64>>,
 }
+
+/// How often a secret's `last used` is written while the proxy keeps using it.
+const TOUCH_EVERY_SECS: u64 = 60;
 
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,7 +112,16 @@ impl Gate {
         recorder: Arc<dyn Recorder>,
         credentials: Arc<dyn Credentials>,
     ) -> Gate {
-        Gate { engine, config, store, recorder, credentials, rule_hosts: rule_hosts(), memo: Mutex::default() }
+        Gate {
+            engine,
+            config,
+            store,
+            recorder,
+            credentials,
+            rule_hosts: rule_hosts(),
+            memo: Mutex::default(),
+            touched: Mutex::default(),
+        }
     }
 
     /// The configuration in force.
@@ -123,7 +139,12 @@ impl Gate {
         let Some(host) = host_of(seen.url) else {
             return Outcome::Refuse(Denial::BadInput { reason: format!("the URL {:?} has no host", seen.url) });
         };
-        let outgoing = Outgoing { method: seen.method, url: seen.url, headers: seen.headers };
+        let outgoing = Outgoing {
+            method: seen.method,
+            url: seen.url,
+            headers: seen.headers,
+            body: seen.complete.then_some(seen.body),
+        };
         let injected = self.credentials.inject(&outgoing);
         let secret_tags = injected.as_ref().map(|i| i.tags.clone()).unwrap_or_default();
         let action = self.action(seen, &host, secret_tags);
@@ -147,16 +168,57 @@ impl Gate {
             Err(denial) => return Outcome::Refuse(denial),
         };
         if decision.mode == Mode::Observe {
-            return Outcome::Forward(injected);
+            return self.forward(injected);
         }
         match &decision.verdict {
-            Verdict::Allow => Outcome::Forward(injected),
+            Verdict::Allow => self.forward(injected),
             Verdict::Deny { denial } => Outcome::Refuse(denial.clone()),
-            Verdict::Hold { obligations } => match self.settle(seen, &action, &decision, *obligations).await {
-                Ok(()) => Outcome::Forward(injected),
+            Verdict::Hold { obligations } => match self.settle(summary(seen), &action, &decision, *obligations).await {
+                Ok(()) => self.forward(injected),
                 Err(denial) => Outcome::Refuse(denial),
             },
         }
+    }
+
+    /// Decides an action another wire built (the PostgreSQL proxy's statements) as requests
+    /// are decided: the policy (memoized by effects), the audit, and for a hold the approval
+    /// queue, waiting up to `hold_wait`. `summary` is the line an approver reads first.
+    pub(crate) async fn decide_action(&self, action: &Action, summary: &str) -> Result<(), Denial> {
+        let decision = self.policy(action);
+        self.recorder.decided(action, &decision);
+        if decision.mode == Mode::Observe {
+            return Ok(());
+        }
+        match &decision.verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny { denial } => Err(denial.clone()),
+            Verdict::Hold { obligations } => self.settle(summary.to_owned(), action, &decision, *obligations).await,
+        }
+    }
+
+    /// Forwards, noting (off the request path, at most once a minute per secret) that the
+    /// request's vault secrets were used, for `vault list`.
+    fn forward(&self, injected: Injected) -> Outcome {
+        let now = unix_now();
+        let mut due = Vec::new();
+        if let Ok(mut touched) = self.touched.lock() {
+            for name in &injected.secrets {
+                if touched.get(name).is_none_or(|t| now.saturating_sub(*t) >= TOUCH_EVERY_SECS) {
+                    touched.insert(name.clone(), now);
+                    due.push(name.clone());
+                }
+            }
+        }
+        if !due.is_empty() {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                for name in due {
+                    // A lost `last used` is not worth failing a request for.
+                    let _ = store.vault_touch(&name, now).await;
+                }
+            });
+        }
+        Outcome::Forward(injected)
     }
 
     /// The policy's decision, from the memo when these effects were decided before.
@@ -232,7 +294,7 @@ impl Gate {
     /// Uses a release of this exact request, or queues it and waits up to `hold_wait`.
     async fn settle(
         &self,
-        seen: &Seen<'_>,
+        summary: String,
         action: &Action,
         decision: &Decision,
         obligations: Obligations,
@@ -240,8 +302,8 @@ impl Gate {
         let reason = decision.reasons.join("; ");
         let new = NewHold {
             digest: action.digest(),
-            channel: Channel::Http,
-            summary: summary(seen),
+            channel: action.channel,
+            summary,
             reason: reason.clone(),
             action_json: serde_json::to_string(action).unwrap_or_default(),
             obligations,

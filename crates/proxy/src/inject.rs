@@ -1,13 +1,14 @@
 //! Credential injection: the agent holds `hp_` placeholders; the proxy puts the vault's secret
 //! in their place — in the header, basic-auth password or query parameter the secret's binding
 //! names — when the request's host, method and path are inside the binding, and refuses the
-//! request otherwise (the vault's scope denial).
+//! request otherwise (the vault's scope denial). AWS requests SigV4-signed with an `aws`
+//! secret's placeholder pair are signed again with the real pair (`crate::aws`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use holdpoint_core::Denial;
 use holdpoint_policy::config::HostTags;
-use holdpoint_vault::{Credential, Injection, Resolved, Vault, placeholders_in};
+use holdpoint_vault::{Credential, Injection, Part, Resolved, Vault, is_placeholder, placeholders_in};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The parts of a request where placeholders are looked for.
@@ -19,6 +20,8 @@ pub struct Outgoing<'a> {
     pub url: &'a str,
     /// The headers, as the agent sent them.
     pub headers: &'a [(String, String)],
+    /// The whole body, when the proxy read all of it (an AWS signature may cover it).
+    pub body: Option<&'a [u8]>,
 }
 
 /// What injection changes in a request.
@@ -90,7 +93,11 @@ impl Credentials for VaultCredentials {
         let host = url.host_str().unwrap_or_default();
         let scope = holdpoint_vault::Request { host, method: request.method, path: url.path() };
         let mut out = Injected::default();
+        let resigned = self.aws(request, &scope, &mut out)?;
         for (name, value) in request.headers {
+            if resigned && name.eq_ignore_ascii_case("authorization") {
+                continue;
+            }
             if let Some(new) = self.header(name, value, &scope, &mut out)? {
                 out.headers.push((name.clone(), new));
             }
@@ -105,6 +112,40 @@ impl Credentials for VaultCredentials {
 }
 
 impl VaultCredentials {
+    /// A SigV4 `Authorization` header whose access key id is a placeholder: the request signed
+    /// again with the real pair (its new headers in `out`). False when there is no such header.
+    fn aws(
+        &self,
+        request: &Outgoing<'_>,
+        scope: &holdpoint_vault::Request<'_>,
+        out: &mut Injected,
+    ) -> Result<bool, Denial> {
+        let Some(auth) = request
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            .find_map(|(_, v)| crate::aws::parse_authorization(v))
+            .filter(|auth| is_placeholder(auth.access_key_id))
+        else {
+            return Ok(false);
+        };
+        let resolved = self.resolve(auth.access_key_id, scope, out)?;
+        let (Injection::Aws, Part::AccessKeyId, Credential::AwsKeyPair { access_key_id, secret_access_key }) =
+            (&resolved.binding.inject, resolved.part, resolved.credential)
+        else {
+            return Err(misplaced(&resolved, "the SigV4 Credential of header Authorization", &resolved.binding.inject));
+        };
+        let keys = crate::aws::KeyPair { access_key_id, secret_access_key };
+        let to_sign = crate::aws::ToSign {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        };
+        out.headers.extend(crate::aws::resign(&to_sign, &auth, keys, std::time::SystemTime::now())?);
+        Ok(true)
+    }
+
     /// The header's new value, when it carries placeholders.
     fn header(
         &self,
@@ -213,7 +254,9 @@ fn misplaced(resolved: &Resolved<'_>, place: &str, inject: &Injection) -> Denial
         Injection::Header { header, .. } => format!("in header {header}"),
         Injection::Basic => "as a basic-authentication password".to_owned(),
         Injection::Query { param } => format!("in query parameter {param}"),
-        Injection::Aws => "by re-signing AWS requests, which this proxy does not do yet".to_owned(),
+        Injection::Aws => "by re-signing AWS requests whose SigV4 Authorization header has its access-key-id \
+                           placeholder as Credential (presigned URLs are not re-signed)"
+            .to_owned(),
         Injection::Postgres => "to the PostgreSQL proxy".to_owned(),
     };
     Denial::SecretOutOfScope {

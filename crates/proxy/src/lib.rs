@@ -10,13 +10,17 @@
 //! - `ca`: the local CA made at `holdpoint init` and the leaf certificates minted per host.
 //! - `decide`: request → action → classifier → policy → hold queue; the refusal bodies.
 //! - `inject`: vault placeholders turned into secrets inside their binding ([`Credentials`]).
+//! - `aws`: AWS requests SigV4-signed with placeholder keys, signed again with the real pair.
 //! - `forward`: the pooled upstream client (TLS checked against the Mozilla roots plus
 //!   `SSL_CERT_FILE`), hop-by-hop headers, websocket upgrades.
+//! - [`pg`]: the PostgreSQL proxy of each `[[postgres]]` block: placeholder authentication,
+//!   the real credential upstream, every query decided through the same [`Gate`].
 //!
 //! Everything fails closed: a request that cannot be read, classified or decided, or whose
 //! hold cannot be queued, is refused with a reason and never forwarded.
 #![forbid(unsafe_code)]
 
+mod aws;
 mod body;
 mod ca;
 mod connect;
@@ -25,10 +29,13 @@ mod error;
 mod forward;
 mod inject;
 mod listener;
+pub mod pg;
 
+pub use aws::{KeyPair, SigV4, ToSign, parse_authorization, resign};
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, Ca};
 pub use decide::{Gate, Recorder, refusal_json};
 pub use error::Error;
 pub use forward::Upstream;
 pub use inject::{Credentials, Injected, NoCredentials, Outgoing, VaultCredentials};
 pub use listener::{Proxy, serve};
+pub use pg::{PgProxy, serve_postgres};
