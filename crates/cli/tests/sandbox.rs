@@ -435,6 +435,27 @@ cd hello && cargo build --offline -q && ./target/debug/hello
     assert!(world.ws.join("hello/target/debug/hello").exists());
 }
 
+/// `npm test` with the system's node: package scripts run, and write only the workspace.
+#[test]
+fn npm_test_runs_inside() {
+    let world = World::new(Who::Root, false);
+    std::fs::write(
+        world.ws.join("package.json"),
+        r#"{"name":"app","version":"1.0.0","scripts":{"test":"node test.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        world.ws.join("test.js"),
+        "require('fs').writeFileSync('result.txt', 'passed');\nconsole.log('tests ran inside');\n",
+    )
+    .unwrap();
+    let out = world.run(&[], "npm test --silent", &world.env(&[]));
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("tests ran inside"), "{shown}");
+    assert_eq!(std::fs::read_to_string(world.ws.join("result.txt")).unwrap(), "passed");
+}
+
 /// A host-side server standing in for the egress proxy: answers one request and reports the
 /// request line it got.
 fn proxy_stub(accept: impl FnOnce() -> Box<dyn ReadWrite> + Send + 'static) -> mpsc::Receiver<String> {
