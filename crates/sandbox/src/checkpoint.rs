@@ -257,6 +257,27 @@ impl Checkpoints {
         let current = self.load(safety.id)?.entries;
         let mut written = 0u64;
         let mut removed = 0u64;
+        // Nothing may be written through a symlink: an ignored link (not removed below) where
+        // the snapshot has a directory would lead the restore outside the workspace. Checked
+        // before anything changes.
+        for rel in m.entries.keys() {
+            let mut at = workspace.clone();
+            let mut at_rel = PathBuf::new();
+            for part in Path::new(rel).parent().into_iter().flat_map(Path::components) {
+                at.push(part);
+                at_rel.push(part);
+                let kept = !at_rel.to_str().is_some_and(|r| current.contains_key(r));
+                if kept && fs::symlink_metadata(&at).is_ok_and(|meta| meta.file_type().is_symlink()) {
+                    return Err(CheckpointError::Io {
+                        path: at.display().to_string(),
+                        source: io::Error::other(
+                            "is a symlink where the checkpoint has a directory, so the restore would write through \
+                             it; move it away and restore again",
+                        ),
+                    });
+                }
+            }
+        }
         // Remove what the snapshot does not have (or has as another kind), deepest first.
         for (rel, entry) in current.iter().rev() {
             let keep = matches!(

@@ -158,3 +158,26 @@ fn a_damaged_checkpoint_is_refused_before_the_workspace_is_touched() {
     fs::write(state.path().join("manifests/00000001.json"), "{not json").unwrap();
     assert!(matches!(store.load(1), Err(CheckpointError::Damaged(_))));
 }
+
+#[test]
+fn a_restore_never_writes_through_a_symlink() {
+    let state = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let w = workspace();
+    let store = Checkpoints::open(state.path()).unwrap();
+    store.snapshot(w.path(), "a", 1).unwrap();
+    // The directory is replaced by a link to somewhere else, and the link is ignored.
+    fs::write(w.path().join(".gitignore"), "target/\n*.log\nsrc\n").unwrap();
+    fs::remove_dir_all(w.path().join("src")).unwrap();
+    symlink(outside.path(), w.path().join("src")).unwrap();
+    let err = store.restore(1, 2).unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "nothing was written outside");
+    assert_eq!(fs::read_to_string(w.path().join(".gitignore")).unwrap(), "target/\n*.log\nsrc\n", "nor inside");
+    // A link the walk sees (not ignored) is removed and the directory restored in its place.
+    fs::write(w.path().join(".gitignore"), "target/\n*.log\n").unwrap();
+    store.restore(1, 3).unwrap();
+    assert!(fs::symlink_metadata(w.path().join("src")).unwrap().is_dir());
+    assert_eq!(fs::read_to_string(w.path().join("src/main.rs")).unwrap(), "fn main() {}\n");
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+}
