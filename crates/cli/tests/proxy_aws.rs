@@ -12,7 +12,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -34,11 +34,15 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server (pip install 'moto[server]'; scripts/setup installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(60), "moto_server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // Readiness, not speed: up to 600 tries a tenth of a second apart.
+        let up = (0..600).any(|_| {
+            let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if !ready {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ready
+        });
+        assert!(up, "moto_server did not start on port {port}");
         Moto { child, port }
     }
 
