@@ -207,16 +207,71 @@ fn method(args: &[Arg]) -> Option<String> {
         .or_else(|| args.iter().find_map(|a| a.text.strip_prefix("-X").filter(|m| !m.is_empty()).map(str::to_owned)))
 }
 
-/// curl/wget/httpie: a DELETE request deletes something remote; uploaded files are read.
+/// The flags of curl and wget that send a literal body (curl `-d @file` names a file instead).
+const BODY_FLAGS: &[&str] =
+    &["-d", "--data", "--data-binary", "--data-raw", "--data-ascii", "--json", "--post-data", "--body-data"];
+
+/// curl or wget with a literal URL: the request it sends, classified by the HTTP classifier
+/// (the rules the egress proxy uses: GraphQL mutations, provider REST deletes, AWS, ...). A
+/// body read from a file is not known here and is left out (the proxy sees it whole).
+fn as_http_request(w: &mut Walker<'_>, name: &str, args: &[Arg], url: &Arg) {
+    let mut headers = Vec::new();
+    let mut body = String::new();
+    let mut sends_data = false;
+    for pair in args.windows(2) {
+        let [flag, value] = pair else { continue };
+        if matches!(flag.text.as_str(), "-H" | "--header")
+            && let Some((n, v)) = value.text.split_once(':')
+        {
+            headers.push((n.trim().to_owned(), v.trim().to_owned()));
+        }
+        if BODY_FLAGS.contains(&flag.text.as_str()) {
+            sends_data = true;
+            if value.literal && !(flag.text != "--data-raw" && value.text.starts_with('@')) {
+                if !body.is_empty() {
+                    body.push('&');
+                }
+                body.push_str(&value.text);
+            }
+        }
+        if flag.text == "--json" {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        }
+    }
+    let uploads = args.iter().any(|a| matches!(a.text.as_str(), "-T" | "--upload-file" | "-F" | "--form"));
+    let method = method(args).unwrap_or_else(|| {
+        if name == "curl" && uploads && !sends_data {
+            "PUT".to_owned()
+        } else if sends_data || uploads {
+            "POST".to_owned()
+        } else {
+            "GET".to_owned()
+        }
+    });
+    let request = crate::http::HttpRequest {
+        method: &method,
+        url: &url.text,
+        headers: &headers,
+        body: if body.is_empty() { crate::http::Body::Empty } else { crate::http::Body::Full(body.as_bytes()) },
+    };
+    for e in crate::http::classify(&request, &crate::http::HttpContext::default()) {
+        w.push(e);
+    }
+}
+
+/// curl/wget/httpie: the request is classified as the proxy would (a DELETE deletes something
+/// remote, a GraphQL delete mutation is held, ...); uploaded files are read.
 pub(crate) fn http_client(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
-    let url = args
-        .iter()
-        .find(|a| a.text.starts_with("http://") || a.text.starts_with("https://"))
-        .map_or_else(|| "(url)".to_owned(), |a| a.text.clone());
+    let url_arg = args.iter().find(|a| a.text.starts_with("http://") || a.text.starts_with("https://"));
+    if let Some(url) = url_arg.filter(|u| u.literal && matches!(name, "curl" | "wget")) {
+        as_http_request(w, name, args, url);
+    }
+    let url = url_arg.map_or_else(|| "(url)".to_owned(), |a| a.text.clone());
     let delete = method(args).is_some_and(|m| m.eq_ignore_ascii_case("DELETE"))
         || (matches!(name, "http" | "https" | "xh") && args.iter().any(|a| a.text.eq_ignore_ascii_case("DELETE")))
         || args.iter().any(|a| a.text == "--method=DELETE");
-    if delete {
+    let classified = url_arg.is_some_and(|u| u.literal && matches!(name, "curl" | "wget"));
+    if delete && !classified {
         w.push(effect(
             Verb::Delete,
             Target::new(TargetKind::Http, url),

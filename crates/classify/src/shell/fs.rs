@@ -381,12 +381,72 @@ pub(crate) fn find(w: &mut Walker<'_>, args: &[Arg], depth: usize) {
     }
 }
 
+/// Options of grep and its kin that take a value.
+const SEARCH_VALUED: &[&str] = &[
+    "-e",
+    "--regexp",
+    "-f",
+    "--file",
+    "-m",
+    "--max-count",
+    "-A",
+    "-B",
+    "-C",
+    "-g",
+    "--glob",
+    "-t",
+    "--type",
+    "-T",
+    "--type-not",
+    "-M",
+    "--max-columns",
+    "-j",
+    "--threads",
+    "-d",
+    "--max-depth",
+    "--include",
+    "--exclude",
+    "--exclude-dir",
+];
+
+/// The paths a grep-like search reads: its operands after the pattern (none is the pattern
+/// when `-e` or `-f` gives it).
+fn search_paths(args: &[Arg]) -> Vec<&Arg> {
+    let mut out = Vec::new();
+    let mut pattern_given = false;
+    let mut options_done = false;
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        i += 1;
+        if !options_done && a.text == "--" {
+            options_done = true;
+        } else if !options_done && a.text.starts_with('-') && a.text.len() > 1 {
+            if matches!(a.text.as_str(), "-e" | "--regexp" | "-f" | "--file")
+                || a.text.starts_with("--regexp=")
+                || a.text.starts_with("--file=")
+            {
+                pattern_given = true;
+            }
+            if SEARCH_VALUED.contains(&a.text.as_str()) {
+                i += 1;
+            }
+        } else {
+            out.push(a);
+        }
+    }
+    if !pattern_given && !out.is_empty() {
+        out.remove(0);
+    }
+    out
+}
+
 fn is_data_pattern(pattern: &str) -> bool {
     !pattern.contains(['*', '?', '['])
 }
 
-/// `grep -r KEY ~` or `rg token /`: a recursive search through the home directory or the
-/// whole disk reads every secret on it.
+/// `grep -r KEY ~`, `rg token /` or `grep -r TOKEN ..` from the workspace: a recursive search
+/// through the home directory, the whole disk or any directory above the workspace (which holds
+/// the other projects beside it) reads every secret there.
 pub(crate) fn recursive_search(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
     let recursive = match name {
         "rg" | "ag" | "ack" | "ripgrep" | "ugrep" => true,
@@ -398,9 +458,12 @@ pub(crate) fn recursive_search(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
     if !recursive {
         return;
     }
-    for a in operands(args).into_iter().skip(1).filter(|a| looks_like_path(&a.text) || a.text == "~") {
+    for a in search_paths(args).into_iter().filter(|a| looks_like_path(&a.text) || a.text == "~") {
         let info = path::info(&a.text, &w.ctx);
-        let wide = info.abs == "/" || info.abs == w.ctx.home || path::is_within(&w.ctx.home, &info.abs);
+        let above_workspace =
+            !w.ctx.workspace.is_empty() && info.abs != w.ctx.workspace && path::is_within(&w.ctx.workspace, &info.abs);
+        let wide =
+            info.abs == "/" || info.abs == w.ctx.home || path::is_within(&w.ctx.home, &info.abs) || above_workspace;
         if wide {
             let target = Target { kind: TargetKind::Path, id: info.abs, tags: info.tags }.tagged("secret");
             w.push(effect(
@@ -409,7 +472,7 @@ pub(crate) fn recursive_search(w: &mut Walker<'_>, name: &str, args: &[Arg]) {
                 Reversibility::Reversible,
                 info.scope,
                 "secret-recursive-search",
-                "searches the home directory or the whole disk, reading every secret there",
+                "searches the home directory, the whole disk or the directories beside the workspace, reading every secret there",
             ));
         }
     }

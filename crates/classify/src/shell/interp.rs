@@ -181,7 +181,14 @@ fn inline_code(w: &mut Walker<'_>, name: &str, code: &str, depth: usize) {
         w.push(opaque(code, &format!("inline {name} code reaches the network"), "interp-network"));
     }
     for lit in string_literals(code) {
-        if lit.starts_with('/') || lit.starts_with('~') {
+        // Absolute, home and relative paths (`../other/.env` as much as `/etc/x`); not URLs.
+        let pathlike = lit.starts_with('/')
+            || lit.starts_with('~')
+            || lit.starts_with("./")
+            || lit.starts_with("../")
+            || lit.starts_with(".env")
+            || (lit.contains('/') && !lit.contains("://") && !lit.contains(char::is_whitespace));
+        if pathlike {
             let info = crate::path::info(&lit, &w.ctx);
             if info.tags.contains("secret") {
                 let arg = Arg { text: lit, literal: true, ..Arg::default() };
