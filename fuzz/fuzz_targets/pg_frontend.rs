@@ -1,6 +1,6 @@
 //! Untrusted PostgreSQL frontend bytes (what an agent sends the PostgreSQL proxy): startup
-//! parameters and typed messages decode or fail without panicking, and a decoded query is
-//! exactly the message's text.
+//! parameters and typed messages decode or fail without panicking, a decoded query is exactly
+//! the message's text, and a Parse or Bind names what its body starts with.
 #![no_main]
 
 use holdpoint_proxy::pg::{Frontend, Message, decode_frontend, startup_params};
@@ -17,8 +17,18 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::try_from(i32::from_be_bytes([*a, *b, *c, *d])).unwrap_or(0).saturating_sub(4);
         let take = len.min(tail.len());
         let message = Message { tag: *tag, body: tail[..take].to_vec() };
-        if let Ok(Frontend::Query(sql)) = decode_frontend(&message) {
-            assert_eq!(message.body, [sql.as_bytes(), &[0]].concat());
+        match decode_frontend(&message) {
+            Ok(Frontend::Query(sql)) => assert_eq!(message.body, [sql.as_bytes(), &[0]].concat()),
+            // A Parse is its name and text, each NUL-terminated, then the parameter types.
+            Ok(Frontend::Parse { name, query }) => {
+                let head = [name.as_bytes(), &[0], query.as_bytes(), &[0]].concat();
+                assert!(message.body.starts_with(&head) && !name.contains('\0') && !query.contains('\0'));
+            }
+            Ok(Frontend::Bind { portal, statement }) => {
+                let head = [portal.as_bytes(), &[0], statement.as_bytes(), &[0]].concat();
+                assert!(message.body.starts_with(&head));
+            }
+            _ => {}
         }
         let _ = message.encode();
         rest = &tail[take..];

@@ -49,6 +49,20 @@ fn psql(conninfo: &str, password: &str, args: &[&str], script: Option<&str>) -> 
     child.wait_with_output().unwrap()
 }
 
+/// pgbench through the proxy with a script file, no vacuum.
+fn pgbench(host: &str, port: &str, password: &str, args: &[&str], script: &Path) -> Output {
+    Command::new("pgbench")
+        .args(["-n", "-h", host, "-p", port, "-U", "agent"])
+        .args(args)
+        .arg(script)
+        .arg("app")
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
@@ -204,7 +218,7 @@ fn statements_are_decided_held_released_once_and_the_real_password_stays_hidden(
     let placeholder = v["placeholders"]["value"].as_str().unwrap().to_owned();
     assert!(placeholder.starts_with("hp_"), "{v}");
     let config = format!(
-        "hold_wait = \"0s\"\n\n[proxy]\nlisten = \"127.0.0.1:0\"\n\n[[postgres]]\nname = \"prod\"\n\
+        "hold_wait = \"0s\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[proxy]\nlisten = \"127.0.0.1:0\"\n\n[[postgres]]\nname = \"prod\"\n\
          listen = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\
          credential = \"prod-db\"\n"
     );
@@ -234,24 +248,136 @@ fn statements_are_decided_held_released_once_and_the_real_password_stays_hidden(
     let (_, who, _) = run(&["-c", "SELECT current_user"], None);
     assert_eq!(who, "app\n");
 
-    // A DELETE of every row is held: HP001 with the hold sentence, and nothing is deleted.
-    let (ok, _, err) = run(&["-c", "DELETE FROM users"], None);
+    // A DELETE whose WHERE is always true is held: HP001 with the hold sentence, and nothing is
+    // deleted. (A plain DELETE FROM users would be a soft delete: tests/pg_trash.rs.)
+    let (ok, _, err) = run(&["-c", "DELETE FROM users WHERE true"], None);
     assert!(!ok, "{err}");
     assert!(err.contains("HP001") && err.contains("Holdpoint held this action as hold 1"), "{err}");
     assert!(err.contains("holdpoint approve 1"), "{err}");
     assert_eq!(count(), "2");
 
-    // DROP TABLE is held; the table is still there.
-    let (ok, _, err) = run(&["-c", "DROP TABLE users"], None);
+    // DROP TABLE ... CASCADE cannot go to the trash: held; the table is still there.
+    let (ok, _, err) = run(&["-c", "DROP TABLE users CASCADE"], None);
     assert!(!ok && err.contains("HP001") && err.contains("as hold 2"), "{err}");
     assert_eq!(count(), "2");
 
+    // A soft delete whose trash cannot be made (app may not create schemas) fails as a whole:
+    // PostgreSQL's own error, and nothing is deleted.
+    let (ok, _, err) = run(&["-c", "DELETE FROM users"], None);
+    assert!(!ok && err.contains("42501"), "{err}");
+    assert_eq!(count(), "2");
+
     // A refusal inside a transaction block aborts it, as an error would.
-    let (_, out, err) =
-        run(&[], Some("BEGIN;\nINSERT INTO users VALUES (3, 'linus');\nDROP TABLE users;\nSELECT 42;\nCOMMIT;\n"));
+    let (_, out, err) = run(
+        &[],
+        Some("BEGIN;\nINSERT INTO users VALUES (3, 'linus');\nDROP TABLE users CASCADE;\nSELECT 42;\nCOMMIT;\n"),
+    );
     assert!(err.contains("HP001") && err.contains("25P02"), "{err}");
     assert!(!out.contains("42"), "{out}");
     assert_eq!(count(), "2", "the transaction was rolled back");
+
+    // The extended protocol is classified at Parse. psql's \gdesc prepares with Parse and
+    // Describe: an allowed statement is described, a held one refused at Parse, and the session
+    // goes on.
+    let (_, out, err) = run(&[], Some("SELECT 1 AS a \\gdesc\nDROP TABLE users CASCADE \\gdesc\nSELECT 'after';\n"));
+    assert!(err.contains("HP001"), "{err}");
+    assert_eq!(out, "a|integer\nafter\n");
+    // pgbench: extended and prepared statements, pipelined.
+    let bench_dir = TempDir::new().unwrap();
+    let script = |name: &str, text: &str| {
+        let path = bench_dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let reads = script("reads.sql", "\\set id random(1, 2)\nSELECT name FROM users WHERE id = :id;\n");
+    let piped = script(
+        "piped.sql",
+        "\\set id random(1, 2)\n\\startpipeline\nSELECT 1;\nSELECT name FROM users WHERE id = :id;\n\
+         UPDATE users SET name = name WHERE id = :id;\n\\endpipeline\n",
+    );
+    let held =
+        script("held.sql", "\\startpipeline\nSELECT 1;\nDELETE FROM users WHERE true;\nSELECT 2;\n\\endpipeline\n");
+    for (mode, file) in [("extended", &reads), ("prepared", &reads), ("extended", &piped), ("prepared", &piped)] {
+        let out = pgbench(host, pg_port, &placeholder, &["-M", mode, "-c", "2", "-t", "20", "-f"], file);
+        assert!(out.status.success(), "{mode} {}: {:?}", file.display(), text(&out));
+        assert!(text(&out).0.contains("number of transactions actually processed: 40/40"), "{:?}", text(&out));
+    }
+    for mode in ["extended", "prepared"] {
+        let out = pgbench(host, pg_port, &placeholder, &["-M", mode, "-c", "1", "-t", "1", "-f"], &held);
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{stdout}");
+        assert!(stderr.contains("Holdpoint held this action as hold"), "{mode}: {stderr}");
+        assert!(!stdout.contains(REAL_PASSWORD) && !stderr.contains(REAL_PASSWORD));
+    }
+    assert_eq!(count(), "2");
+
+    // sqlx, a driver that prepares every statement (named, Parse/Describe/Sync then
+    // Bind/Execute/Sync): reads pass with their parameters; a held statement is refused with
+    // HP001 at its Parse and the connection goes on, in and out of a transaction.
+    rt.block_on(async {
+        let options = sqlx::postgres::PgConnectOptions::new()
+            .host(host)
+            .port(pg_port.parse().unwrap())
+            .username("agent")
+            .password(&placeholder)
+            .database("app");
+        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        let name: String =
+            sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(2).fetch_one(&mut conn).await.unwrap();
+        assert_eq!(name, "grace");
+        let held = sqlx::query("DELETE FROM users WHERE id = $1 OR true").bind(1).execute(&mut conn).await.unwrap_err();
+        let db = held.as_database_error().unwrap();
+        assert_eq!(db.code().as_deref(), Some("HP001"), "{held}");
+        assert!(db.message().contains("Holdpoint held this action as hold"), "{held}");
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        sqlx::query("INSERT INTO users VALUES ($1, $2)").bind(4).bind("edsger").execute(&mut *tx).await.unwrap();
+        let held = sqlx::query("DROP TABLE users CASCADE").execute(&mut *tx).await.unwrap_err();
+        assert_eq!(held.as_database_error().and_then(|e| e.code()).as_deref(), Some("HP001"), "{held}");
+        tx.rollback().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut conn).await.unwrap();
+        assert_eq!(n, 2, "the transaction was rolled back");
+        sqlx::Connection::close(conn).await.unwrap();
+    });
+
+    // COPY both ways goes through (the CopyData of either side is relayed).
+    let (ok, rows, err) = run(&["-c", "COPY (SELECT id, name FROM users ORDER BY id) TO STDOUT"], None);
+    assert!(ok, "{err}");
+    assert_eq!(rows, "1\tada\n2\tgrace\n");
+    let (ok, _, err) = run(&["-v", "ON_ERROR_STOP=1"], Some("COPY users FROM STDIN;\n3\tlinus\n\\.\n"));
+    assert!(ok, "{err}");
+    assert_eq!(count(), "3");
+    let (ok, _, err) = run(&["-c", "DELETE FROM users WHERE id = 3"], None);
+    assert!(ok, "{err}");
+
+    // A cancel request reaches the server: psql sends it on SIGINT, to the proxy's address.
+    let mut sleeper = Command::new("psql")
+        .arg(&proxy)
+        .args(["-X", "-q", "-v", "VERBOSITY=verbose", "-c", "SELECT pg_sleep(60)"])
+        .env("PGPASSWORD", &placeholder)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sleeping = || {
+        text(&psql(
+            &direct,
+            "",
+            &["-c", "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'"],
+            None,
+        ))
+        .0
+    };
+    let mut attempts = 0;
+    while sleeping().trim() != "1" {
+        attempts += 1;
+        assert!(attempts < 400, "the sleep never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-INT", &sleeper.id().to_string()]).status().unwrap();
+    let mut err = String::new();
+    sleeper.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    sleeper.wait().unwrap();
+    assert!(err.contains("57014"), "{err}");
 
     // Approved, the same DROP passes once; the next identical one is held again.
     let approver = holdpoint(home.path()).args(["approver", "add", "alice", "--json"]).assert().success();
@@ -259,18 +385,12 @@ fn statements_are_decided_held_released_once_and_the_real_password_stays_hidden(
     let token = home.path().join("alice.token");
     std::fs::write(&token, v["token"].as_str().unwrap()).unwrap();
     holdpoint(home.path()).args(["approve", "2", "--token-file"]).arg(&token).assert().success();
-    let (ok, _, err) = run(&["-c", "DROP TABLE users"], None);
+    let (ok, _, err) = run(&["-c", "DROP TABLE users CASCADE"], None);
     assert!(ok, "{err}");
     let exists = text(&psql(&direct, "", &["-c", "SELECT to_regclass('public.users') IS NULL"], None)).0;
     assert_eq!(exists.trim(), "t", "the table was dropped");
-    let (ok, _, err) = run(&["-c", "DROP TABLE users"], None);
+    let (ok, _, err) = run(&["-c", "DROP TABLE users CASCADE"], None);
     assert!(!ok && err.contains("HP001"), "{err}");
-
-    // The extended protocol is refused, fail closed, and the session goes on.
-    // (psql's \gdesc prepares the statement with Parse.)
-    let (_, out, err) = run(&[], Some("SELECT 1 AS a \\gdesc\nSELECT 'after';\n"));
-    assert!(err.contains("HP002") && err.contains("extended query protocol"), "{err}");
-    assert_eq!(out, "after\n");
 
     // Another database, or a wrong password, is refused.
     let other = psql(

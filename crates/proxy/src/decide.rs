@@ -222,7 +222,7 @@ impl Gate {
     }
 
     /// The policy's decision, from the memo when these effects were decided before.
-    fn policy(&self, action: &Action) -> Decision {
+    pub(crate) fn policy(&self, action: &Action) -> Decision {
         if let Some(hit) = self.memo.lock().ok().and_then(|memo| memo.get(action.effects.as_slice()).cloned()) {
             return hit;
         }
@@ -291,8 +291,13 @@ impl Gate {
         }
     }
 
+    /// Audits a decision another wire made or changed (the PostgreSQL proxy's soft deletes).
+    pub(crate) fn record(&self, action: &Action, decision: &Decision) {
+        self.recorder.decided(action, decision);
+    }
+
     /// Uses a release of this exact request, or queues it and waits up to `hold_wait`.
-    async fn settle(
+    pub(crate) async fn settle(
         &self,
         summary: String,
         action: &Action,

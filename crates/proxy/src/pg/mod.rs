@@ -14,36 +14,63 @@
 //!   that raises the refusal (SQLSTATE `HP001` held / `HP002` denied, the denial's sentence as
 //!   message), so the server itself answers `ErrorResponse` then `ReadyForQuery` in order with
 //!   pipelined queries, and a refusal inside a transaction block aborts it as an error would.
-//! - The extended protocol (Parse/Bind/Execute, function calls) is refused, fail closed, until
-//!   it is classified at Parse: the batch is discarded up to `Sync` and answered with `HP002`.
+//! - A simple query the policy holds with the `soft_delete` obligation, whose every held
+//!   statement the trash can take back, is rewritten instead of held ([`trash`]): the client
+//!   sees the original statement's command tags.
+//! - The extended protocol is classified at `Parse` (the statement's text). A refused `Parse`
+//!   is replaced by `Parse`/`Bind`/`Execute` of the refusal's `DO` block, whose `ParseComplete`
+//!   and `BindComplete` the client never sees: the server answers the error where the `Parse`
+//!   was and skips to `Sync` as it does after any error; the client's messages up to `Sync`
+//!   are dropped. A later `Bind` of a refused statement name is refused the same way.
+//!   Soft deletes are simple-query only: in a `Parse` they are held. `FunctionCall` is refused.
+//! - The server's messages are relayed as they come; the proxy reads only their headers, to
+//!   count cycles (`ReadyForQuery`) and to drop or retag the results of its own statements.
 
 mod auth;
+mod client;
+pub mod trash;
 mod wire;
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use holdpoint_classify::sql::{DecisionCache, SqlTarget, analyze};
-use holdpoint_core::{Action, Actor, Channel, Denial, Effect};
+use holdpoint_classify::sql::{DecisionCache, SqlTarget, analyze, statement_key};
+use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, TargetKind, Verb, Verdict, VerdictKind};
 use holdpoint_policy::config::PostgresProxy;
+use holdpoint_policy::{Decision, Mode};
 use holdpoint_vault::{Credential, Kind, Part, Request, Vault};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::Gate;
+pub use client::ClientError;
+pub use trash::{PgTrash, TRASH_SCHEMA, TrashBin, TrashEntry, TrashError};
+use trash::{Rewrite, Step};
 use wire::{
     CANCEL_REQUEST, GSSENC_REQUEST, MESSAGE_MAX, PROTOCOL_3, SSL_REQUEST, auth, cstr, error_response, message,
     push_cstr, read_message, read_startup, startup_code,
 };
 pub use wire::{Frontend, Message, WireError, decode_frontend, startup_params};
 
+/// The built-in policies whose hold of a table delete the trash answers (the obligations of
+/// the default set among them, production's too: the soft delete is what makes the delete
+/// recoverable). The soft delete is carried out instead of the hold only when no other policy
+/// holds the delete (the `strict` profile's, a user's); a delete such a policy held is still
+/// carried out as a soft delete once approved.
+const TRASH_ANSWERS: &[&str] =
+    &["hold-delete-remote", "hold-irreversible", "soft-delete-sql-tables", "production-two-approvers"];
 /// Statement shapes whose effects are kept before the cache starts over.
 const CACHE_MAX: usize = 16 * 1024;
-/// The policy id of the refusal of the extended protocol.
-const EXTENDED: &str = "pg-extended-protocol";
+/// Extended-protocol statement texts whose effects are kept before that cache starts over.
+const PREPARED_MAX: usize = 4096;
+/// The policy id of the refusal of function calls by OID.
+const FUNCTION_CALL: &str = "pg-function-call";
 /// Startup parameters passed on to the server; others (`options`, `search_path`,
 /// `replication`...) could change what a statement means, and are left out.
 const PASSED_PARAMS: &[&str] =
@@ -58,6 +85,8 @@ pub struct PgProxy {
     /// Effects by statement shape (literal-sensitive statements by exact text), so a shape is
     /// parsed once.
     cache: Mutex<DecisionCache<Vec<Effect>>>,
+    /// Effects of extended-protocol statement texts, by exact text.
+    prepared: Mutex<HashMap<String, Vec<Effect>>>,
 }
 
 impl std::fmt::Debug for PgProxy {
@@ -84,7 +113,14 @@ impl PgProxy {
         for tag in block.tags.iter().chain(&secret_tags) {
             target = target.tagged(tag.clone());
         }
-        PgProxy { block, target, gate, vault, cache: Mutex::new(DecisionCache::new(CACHE_MAX)) }
+        PgProxy {
+            block,
+            target,
+            gate,
+            vault,
+            cache: Mutex::new(DecisionCache::new(CACHE_MAX)),
+            prepared: Mutex::default(),
+        }
     }
 
     /// The block this proxy serves.
@@ -92,60 +128,220 @@ impl PgProxy {
         &self.block
     }
 
-    /// Decides one simple-protocol query text.
-    async fn decide(&self, sql: &str) -> Result<(), Denial> {
+    /// Judges one statement text: `simple` when it came in a simple query (where soft deletes
+    /// can be rewritten). Every decision is audited here; holds are settled by the caller.
+    fn judge(&self, sql: &str, simple: bool) -> Judged {
         let action = Action {
             channel: Channel::Sql,
             actor: Actor { agent: None, session: None, workspace: String::new() },
             target: self.target.id.clone(),
             input: sql.to_owned(),
-            effects: self.effects(sql),
+            effects: self.effects(sql, !simple),
         };
-        self.gate.decide_action(&action, &summary(&self.block.name, sql)).await
+        let decision = self.gate.policy(&action);
+        if decision.mode == Mode::Observe {
+            self.gate.record(&action, &decision);
+            return Judged::Pass;
+        }
+        match &decision.verdict {
+            Verdict::Allow => {
+                self.gate.record(&action, &decision);
+                Judged::Pass
+            }
+            Verdict::Deny { denial } => {
+                self.gate.record(&action, &decision);
+                Judged::Refuse(denial.clone())
+            }
+            Verdict::Hold { obligations } => {
+                if simple
+                    && obligations.soft_delete
+                    && let Some(rewrite) = self.soft_delete(sql)
+                {
+                    let reason = format!(
+                        "carried out as a soft delete: {} kept in the {} schema (`holdpoint trash list`)",
+                        rewrite.tables.join(", "),
+                        TRASH_SCHEMA
+                    );
+                    let done = Decision { verdict: Verdict::Allow, reasons: vec![reason], ..decision.clone() };
+                    self.gate.record(&action, &done);
+                    return Judged::Rewrite(rewrite);
+                }
+                self.gate.record(&action, &decision);
+                let obligations = *obligations;
+                Judged::Settle(Box::new((action, decision, obligations)))
+            }
+        }
     }
 
-    /// The classifier's effects, from the cache when this statement shape was seen.
-    fn effects(&self, sql: &str) -> Vec<Effect> {
-        if let Some(hit) = self.cache.lock().ok().and_then(|cache| cache.get(sql).cloned()) {
+    /// The soft-deleting rewrite of a held text, when each of its statements is allowed but for
+    /// the deletes of the tables the trash takes (held with the `soft_delete` obligation).
+    fn soft_delete(&self, sql: &str) -> Option<Rewrite> {
+        let analysis = analyze(sql, &self.target);
+        for s in &analysis.statements {
+            let text = sql.get(s.span.clone())?;
+            let effects = analyze(text, &self.target).effects;
+            let trashed: Vec<String> =
+                s.soft_delete.iter().flat_map(|d| &d.tables).map(|t| format!("{}/table {t}", self.target.id)).collect();
+            let action = Action {
+                channel: Channel::Sql,
+                actor: Actor { agent: None, session: None, workspace: String::new() },
+                target: self.target.id.clone(),
+                input: text.to_owned(),
+                effects,
+            };
+            let d = self.gate.policy(&action);
+            if d.effects.len() != action.effects.len() || d.mode != Mode::Enforce {
+                return None;
+            }
+            let recoverable = action.effects.iter().zip(&d.effects).all(|(e, ed)| match ed.verdict {
+                VerdictKind::Allow => true,
+                VerdictKind::Hold => {
+                    ed.obligations.soft_delete
+                        && e.verb == Verb::Delete
+                        && e.target.kind == TargetKind::Table
+                        && trashed.contains(&e.target.id)
+                        && ed
+                            .policies
+                            .iter()
+                            .all(|p| TRASH_ANSWERS.contains(&p.id.as_str()) && p.origin.starts_with("<guarded>"))
+                }
+                VerdictKind::Deny => false,
+            });
+            if !recoverable {
+                return None;
+            }
+        }
+        trash::rewrite(sql, &analysis.statements)
+    }
+
+    /// A released simple query whose hold asked for a soft delete: its rewrite, which keeps
+    /// in the trash what the approved statement deletes (statements the trash cannot take run
+    /// as they are).
+    fn released_soft_delete(&self, sql: &str, held: &(Action, Decision, Obligations)) -> Option<Rewrite> {
+        if !held.2.soft_delete {
+            return None;
+        }
+        trash::rewrite(sql, &analyze(sql, &self.target).statements)
+    }
+
+    /// Queues a held statement, or uses its release.
+    async fn settle(&self, sql: &str, held: &(Action, Decision, Obligations)) -> Result<(), Denial> {
+        let (action, decision, obligations) = held;
+        self.gate.settle(summary(&self.block.name, sql), action, decision, *obligations).await
+    }
+
+    /// The classifier's effects, from the cache when this statement shape was seen. The
+    /// fingerprint is computed outside the lock; `prepared` texts (a `Parse`'s, with `$n`
+    /// parameters, sent again and again unchanged) are also kept by exact text, so a repeat
+    /// costs no parse at all.
+    fn effects(&self, sql: &str, prepared: bool) -> Vec<Effect> {
+        if prepared && let Some(hit) = self.prepared.lock().ok().and_then(|m| m.get(sql).cloned()) {
             return hit;
         }
-        let analysis = analyze(sql, &self.target);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(sql, &analysis, analysis.effects.clone());
-        }
-        analysis.effects
-    }
-
-    /// The real user and password, and the placeholder agents give.
-    fn upstream_credential(&self) -> Result<Upstream, String> {
-        let name = &self.block.credential;
-        let vault = self.vault.as_ref().ok_or("the vault is not open (HOLDPOINT_VAULT_KEY_FILE is not set)")?;
-        let meta = vault
-            .secrets()
-            .find(|m| &m.name == name)
-            .ok_or_else(|| format!("the vault has no secret {name:?} (`holdpoint vault list`)"))?;
-        if meta.kind() != Kind::Postgres {
-            return Err(format!("vault secret {name:?} is of kind {}, not postgres", meta.kind().as_str()));
-        }
-        let placeholder =
-            meta.placeholders.get(&Part::Value).ok_or_else(|| format!("vault secret {name:?} has no placeholder"))?;
-        let request = Request { host: &self.block.upstream, method: "", path: "" };
-        let resolved = vault.resolve(placeholder, &request).map_err(|d| d.to_string())?;
-        match resolved.credential {
-            Credential::UserPassword { user, password } => Ok(Upstream {
-                user: user.expose_secret().to_owned(),
-                password: password.expose_secret().to_owned(),
-                placeholder: placeholder.clone(),
-            }),
-            Credential::Token(_) | Credential::AwsKeyPair { .. } => {
-                Err(format!("vault secret {name:?} is not a user and password"))
+        let key = statement_key(sql);
+        let cached = key.and_then(|key| self.cache.lock().ok().and_then(|c| c.get_keyed(key, sql).cloned()));
+        let effects = match cached {
+            Some(hit) => hit,
+            None => {
+                let analysis = analyze(sql, &self.target);
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.insert(sql, &analysis, analysis.effects.clone());
+                }
+                analysis.effects
             }
+        };
+        if prepared && let Ok(mut m) = self.prepared.lock() {
+            if m.len() >= PREPARED_MAX {
+                m.clear();
+            }
+            m.insert(sql.to_owned(), effects.clone());
+        }
+        effects
+    }
+}
+
+/// What to do with a statement text.
+enum Judged {
+    /// Send it.
+    Pass,
+    /// Send the refusal instead.
+    Refuse(Denial),
+    /// Send this instead.
+    Rewrite(Rewrite),
+    /// Held: settle it, then send it or its refusal.
+    Settle(Box<(Action, Decision, Obligations)>),
+}
+
+/// The real user and password of `block`'s credential in `vault`, and the placeholder agents give.
+fn upstream_credential(block: &PostgresProxy, vault: Option<&Vault>) -> Result<Upstream, String> {
+    let name = &block.credential;
+    let vault = vault.ok_or("the vault is not open (HOLDPOINT_VAULT_KEY_FILE is not set)")?;
+    let meta = vault
+        .secrets()
+        .find(|m| &m.name == name)
+        .ok_or_else(|| format!("the vault has no secret {name:?} (`holdpoint vault list`)"))?;
+    if meta.kind() != Kind::Postgres {
+        return Err(format!("vault secret {name:?} is of kind {}, not postgres", meta.kind().as_str()));
+    }
+    let placeholder =
+        meta.placeholders.get(&Part::Value).ok_or_else(|| format!("vault secret {name:?} has no placeholder"))?;
+    let request = Request { host: &block.upstream, method: "", path: "" };
+    let resolved = vault.resolve(placeholder, &request).map_err(|d| d.to_string())?;
+    match resolved.credential {
+        Credential::UserPassword { user, password } => Ok(Upstream {
+            user: user.expose_secret().to_owned(),
+            password: password.expose_secret().to_owned(),
+            placeholder: placeholder.clone(),
+        }),
+        Credential::Token(_) | Credential::AwsKeyPair { .. } => {
+            Err(format!("vault secret {name:?} is not a user and password"))
         }
     }
 }
 
 /// Accepts agents on `listener` until `shutdown`, then ends the sessions.
+///
+/// The sessions run on a thread of their own with a single-threaded runtime, as pgbouncer runs
+/// its event loop: a statement's few small messages each way then cost no wake-up of another
+/// worker thread. Should that thread not start, the proxy says so and serves nobody.
 pub async fn serve_postgres(listener: TcpListener, proxy: Arc<PgProxy>, shutdown: impl Future<Output = ()>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let own = listener.into_std().ok().and_then(|std_listener| {
+        let proxy = Arc::clone(&proxy);
+        std::thread::Builder::new()
+            .name(format!("holdpoint-pg-{}", proxy.block.name))
+            .spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(async move {
+                        if let Ok(listener) = TcpListener::from_std(std_listener) {
+                            accept(listener, proxy, async move {
+                                let _ = stopped.await;
+                            })
+                            .await;
+                        }
+                    });
+                }
+                let _ = done.send(());
+            })
+            .ok()
+    });
+    if own.is_none() {
+        eprintln!("holdpoint: the PostgreSQL proxy {} cannot start its thread", proxy.block.name);
+        return;
+    }
+    let mut finished = std::pin::pin!(finished);
+    tokio::select! {
+        () = shutdown => {
+            let _ = stop.send(());
+            let _ = finished.await;
+        }
+        _ = &mut finished => {}
+    }
+}
+
+/// The accept loop of [`serve_postgres`].
+async fn accept(listener: TcpListener, proxy: Arc<PgProxy>, shutdown: impl Future<Output = ()>) {
     let mut sessions = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -203,7 +399,7 @@ async fn session(mut client: TcpStream, proxy: &PgProxy) -> Result<(), WireError
     if param("replication").is_some_and(|r| !matches!(r, "false" | "off" | "no" | "0")) {
         return fatal(&mut client, "28000", "replication connections are not proxied by Holdpoint").await;
     }
-    let upstream = match proxy.upstream_credential() {
+    let upstream = match upstream_credential(&proxy.block, proxy.vault.as_deref()) {
         Ok(upstream) => upstream,
         Err(why) => {
             let why =
@@ -369,73 +565,345 @@ async fn forward_cancel(upstream: &str, body: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
-/// Relays the session: the server's messages back unchanged, the client's decided first.
-async fn relay(client: TcpStream, server: TcpStream, proxy: &PgProxy) -> Result<(), WireError> {
-    let (client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = server.into_split();
-    let mut back = tokio::spawn(async move { tokio::io::copy(&mut server_read, &mut client_write).await });
-    let mut client_read = BufReader::new(client_read);
-    let forth = async {
-        loop {
-            let m = read_message(&mut client_read, MESSAGE_MAX).await?;
-            let out = match decode_frontend(&m)? {
-                Frontend::Query(sql) => match proxy.decide(sql).await {
-                    Ok(()) => m.encode(),
-                    Err(denial) => refusal(&denial),
-                },
-                Frontend::Extended => {
-                    // Discarded up to Sync, as the server does after an error.
-                    loop {
-                        let next = read_message(&mut client_read, MESSAGE_MAX).await?;
-                        match next.tag {
-                            b'S' => break,
-                            b'X' => return Ok(()),
-                            _ => {}
-                        }
-                    }
-                    let reason = "the extended query protocol (Parse/Bind/Execute) is not supported by Holdpoint's \
-                                  PostgreSQL proxy yet; use the simple query protocol";
-                    refusal(&Denial::Policy { policy: EXTENDED.into(), reason: reason.into() })
-                }
-                Frontend::Terminate => {
-                    server_write.write_all(&m.encode()).await?;
-                    return Ok(());
-                }
-                Frontend::Sync | Frontend::Relay => m.encode(),
-            };
-            server_write.write_all(&out).await?;
+/// Plans for the server's answers, by cycle (one cycle ends with each `ReadyForQuery`): which
+/// of Holdpoint's own results the client must not see.
+#[derive(Debug, Default)]
+struct Plans {
+    queue: Mutex<VecDeque<Plan>>,
+    /// How many plans are queued: the relay looks at the queue only when some are.
+    queued: AtomicUsize,
+}
+
+impl Plans {
+    fn push(&self, plan: Plan) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push_back(plan);
+            self.queued.fetch_add(1, Ordering::Release);
         }
-    };
-    tokio::select! {
-        result = forth => {
-            back.abort();
-            result
+    }
+
+    /// The plan of `cycle`, when one is queued (older ones are dropped).
+    fn take(&self, cycle: u64) -> Option<Plan> {
+        if self.queued.load(Ordering::Acquire) == 0 {
+            return None;
         }
-        _ = &mut back => Ok(()),
+        let mut queue = self.queue.lock().ok()?;
+        while let Some(front) = queue.front() {
+            if front.cycle > cycle {
+                return None;
+            }
+            let plan = queue.pop_front();
+            self.queued.fetch_sub(1, Ordering::Release);
+            if plan.as_ref().is_some_and(|p| p.cycle == cycle) {
+                return plan;
+            }
+        }
+        None
     }
 }
 
-/// The query sent in place of a refused one: a `DO` block raising the refusal, so the server
-/// answers the error and the transaction state itself, in order. The message is an escape
-/// string with no `$`, so it cannot end the block.
-fn refusal(denial: &Denial) -> Vec<u8> {
-    let mut text = String::new();
-    for c in denial.to_string().chars() {
-        match c {
-            '\\' => text.push_str("\\\\"),
-            '\'' => text.push_str("\\'"),
-            '$' => text.push_str("\\x24"),
-            '\0' => text.push(' '),
-            c => text.push(c),
+/// What to hide or retag in one cycle's answers.
+#[derive(Debug, Default)]
+struct Plan {
+    cycle: u64,
+    /// Per `CommandComplete` of the cycle, in order (a rewritten simple query).
+    steps: Vec<Step>,
+    /// The `ParseComplete` and `BindComplete` (by their index in the cycle) of an injected refusal.
+    parse: Option<usize>,
+    bind: Option<usize>,
+}
+
+/// The client side of a session: what has been sent in the current cycle.
+#[derive(Debug, Default)]
+struct Cycle {
+    /// Cycles ended so far (messages sent that the server answers with `ReadyForQuery`).
+    number: u64,
+    /// `Parse` and `Bind` messages sent in this cycle.
+    parses: usize,
+    binds: usize,
+    /// An extended-protocol batch is open (no `Sync` yet).
+    batch: bool,
+    /// A refusal was injected: the client's messages are dropped up to `Sync`.
+    skipping: bool,
+}
+
+impl Cycle {
+    fn end(&mut self) {
+        *self = Cycle { number: self.number + 1, ..Cycle::default() };
+    }
+}
+
+/// Relays the session: the server's messages back (see [`back`]), the client's decided first.
+async fn relay(client: TcpStream, server: TcpStream, proxy: &PgProxy) -> Result<(), WireError> {
+    let (client_read, client_write) = client.into_split();
+    let (server_read, mut server_write) = server.into_split();
+    let plans = Arc::new(Plans::default());
+    // Both directions in this one task: no wake-up crosses threads per message.
+    let back = back(server_read, client_write, Arc::clone(&plans));
+    let mut client_read = BufReader::new(client_read);
+    let forth = async {
+        let mut cycle = Cycle::default();
+        // Statement names whose Parse was refused, with the refusal.
+        let mut refused: HashMap<String, Denial> = HashMap::new();
+        let mut out: Vec<u8> = Vec::with_capacity(8192);
+        loop {
+            if client_read.buffer().is_empty() && !out.is_empty() {
+                server_write.write_all(&out).await?;
+                out.clear();
+            }
+            let m = read_message(&mut client_read, MESSAGE_MAX).await?;
+            let frontend = decode_frontend(&m)?;
+            if cycle.skipping && !matches!(frontend, Frontend::Sync | Frontend::Terminate) {
+                continue;
+            }
+            match frontend {
+                Frontend::Query(sql) => {
+                    let judged = proxy.judge(sql, !cycle.batch);
+                    match judged {
+                        Judged::Pass => m.write_to(&mut out),
+                        Judged::Refuse(denial) => out.extend_from_slice(&refusal(&denial)),
+                        Judged::Rewrite(rewrite) => {
+                            plans.push(Plan { cycle: cycle.number, steps: rewrite.steps, ..Plan::default() });
+                            out.extend_from_slice(&query(&rewrite.text));
+                        }
+                        Judged::Settle(held) => {
+                            server_write.write_all(&out).await?;
+                            out.clear();
+                            match proxy.settle(sql, &held).await {
+                                Ok(()) => match proxy.released_soft_delete(sql, &held).filter(|_| !cycle.batch) {
+                                    Some(rewrite) => {
+                                        plans.push(Plan {
+                                            cycle: cycle.number,
+                                            steps: rewrite.steps,
+                                            ..Plan::default()
+                                        });
+                                        out.extend_from_slice(&query(&rewrite.text));
+                                    }
+                                    None => m.write_to(&mut out),
+                                },
+                                Err(denial) => out.extend_from_slice(&refusal(&denial)),
+                            }
+                        }
+                    }
+                    cycle.end();
+                }
+                Frontend::Parse { name, query } => {
+                    let denial = match proxy.judge(query, false) {
+                        Judged::Pass | Judged::Rewrite(_) => None,
+                        Judged::Refuse(denial) => Some(denial),
+                        Judged::Settle(held) => {
+                            server_write.write_all(&out).await?;
+                            out.clear();
+                            proxy.settle(query, &held).await.err()
+                        }
+                    };
+                    match denial {
+                        None => {
+                            refused.remove(name);
+                            m.write_to(&mut out);
+                            cycle.parses += 1;
+                            cycle.batch = true;
+                        }
+                        Some(denial) => {
+                            inject(&mut out, &plans, &mut cycle, &denial);
+                            refused.insert(name.to_owned(), denial);
+                        }
+                    }
+                }
+                Frontend::Bind { statement, .. } => match refused.get(statement) {
+                    Some(denial) => {
+                        let denial = denial.clone();
+                        inject(&mut out, &plans, &mut cycle, &denial);
+                    }
+                    None => {
+                        m.write_to(&mut out);
+                        cycle.binds += 1;
+                        cycle.batch = true;
+                    }
+                },
+                Frontend::Extended => {
+                    m.write_to(&mut out);
+                    cycle.batch = true;
+                }
+                Frontend::FunctionCall => {
+                    let reason = "a function call by OID (the FunctionCall message) cannot be classified; \
+                                  call the function in a statement";
+                    out.extend_from_slice(&refusal(&Denial::Policy {
+                        policy: FUNCTION_CALL.into(),
+                        reason: reason.into(),
+                    }));
+                    cycle.end();
+                }
+                Frontend::Sync => {
+                    m.write_to(&mut out);
+                    cycle.end();
+                }
+                Frontend::Terminate => {
+                    m.write_to(&mut out);
+                    server_write.write_all(&out).await?;
+                    return Ok(());
+                }
+                Frontend::Relay => m.write_to(&mut out),
+            }
+        }
+    };
+    tokio::select! {
+        result = forth => result,
+        result = back => result,
+    }
+}
+
+/// Refuses at this point of an extended-protocol batch: `Parse`, `Bind` and `Execute` of the
+/// refusal's `DO` block (unnamed), whose first two answers the client does not see; then the
+/// client's messages are dropped up to `Sync`, as the server drops them after the error.
+fn inject(out: &mut Vec<u8>, plans: &Plans, cycle: &mut Cycle, denial: &Denial) {
+    plans.push(Plan { cycle: cycle.number, steps: Vec::new(), parse: Some(cycle.parses), bind: Some(cycle.binds) });
+    let mut parse = Vec::new();
+    push_cstr(&mut parse, "");
+    push_cstr(&mut parse, &refusal_sql(denial));
+    parse.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&message(b'P', &parse));
+    // Portal "", statement "", no parameter formats, no parameters, no result formats.
+    out.extend_from_slice(&message(b'B', &[0, 0, 0, 0, 0, 0, 0, 0]));
+    // Portal "", no row limit.
+    out.extend_from_slice(&message(b'E', &[0, 0, 0, 0, 0]));
+    cycle.parses += 1;
+    cycle.binds += 1;
+    cycle.batch = true;
+    cycle.skipping = true;
+}
+
+/// What to do with one server message.
+enum Act {
+    Pass,
+    Skip,
+    Retag(&'static str),
+}
+
+/// The server side of a session: counts what it answered in the current cycle.
+#[derive(Default)]
+struct Answers {
+    cycle: u64,
+    completes: usize,
+    parses: usize,
+    binds: usize,
+    plan: Option<Plan>,
+}
+
+impl Answers {
+    /// Decides a message by its tag.
+    fn on(&mut self, tag: u8, plans: &Plans) -> Act {
+        if self.plan.is_none() {
+            self.plan = plans.take(self.cycle);
+        }
+        let act = match (tag, &self.plan) {
+            (b'C', Some(plan)) => match plan.steps.get(self.completes) {
+                Some(Step::Swallow) => Act::Skip,
+                Some(Step::Tag(tag)) => Act::Retag(tag),
+                Some(Step::Pass) | None => Act::Pass,
+            },
+            (b'1', Some(plan)) if plan.parse == Some(self.parses) => Act::Skip,
+            (b'2', Some(plan)) if plan.bind == Some(self.binds) => Act::Skip,
+            _ => Act::Pass,
+        };
+        match tag {
+            b'C' => self.completes += 1,
+            b'1' => self.parses += 1,
+            b'2' => self.binds += 1,
+            b'Z' => *self = Answers { cycle: self.cycle + 1, ..Answers::default() },
+            _ => {}
+        }
+        act
+    }
+}
+
+/// Relays the server's messages to the client as they come, reading only their headers:
+/// bodies stream through (a large row is never held whole), and the answers to Holdpoint's own
+/// statements are dropped or retagged as the cycle's [`Plan`] says.
+async fn back(mut server: OwnedReadHalf, mut client: OwnedWriteHalf, plans: Arc<Plans>) -> Result<(), WireError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut answers = Answers::default();
+    let mut head = [0u8; 5];
+    let mut head_len = 0usize;
+    let mut pass = 0usize;
+    let mut skip = 0usize;
+    loop {
+        let n = server.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut chunk = buf.get(..n).unwrap_or_default();
+        while !chunk.is_empty() {
+            if pass > 0 || skip > 0 {
+                let (left, keep) = if pass > 0 { (&mut pass, true) } else { (&mut skip, false) };
+                let take = (*left).min(chunk.len());
+                let (now, rest) = chunk.split_at(take);
+                if keep {
+                    out.extend_from_slice(now);
+                }
+                *left -= take;
+                chunk = rest;
+                continue;
+            }
+            let take = (5 - head_len).min(chunk.len());
+            let (now, rest) = chunk.split_at(take);
+            if let Some(slot) = head.get_mut(head_len..head_len + take) {
+                slot.copy_from_slice(now);
+            }
+            head_len += take;
+            chunk = rest;
+            if head_len < 5 {
+                break;
+            }
+            head_len = 0;
+            let [tag, a, b, c, d] = head;
+            let body =
+                usize::try_from(i32::from_be_bytes([a, b, c, d])).ok().and_then(|l| l.checked_sub(4)).ok_or_else(
+                    || WireError::Protocol(format!("the server sent a {:?} message of a bad length", char::from(tag))),
+                )?;
+            match answers.on(tag, &plans) {
+                Act::Pass => {
+                    out.extend_from_slice(&head);
+                    pass = body;
+                }
+                Act::Skip => skip = body,
+                Act::Retag(text) => {
+                    let mut tag_body = Vec::new();
+                    push_cstr(&mut tag_body, text);
+                    out.extend_from_slice(&message(b'C', &tag_body));
+                    skip = body;
+                }
+            }
+        }
+        if !out.is_empty() {
+            client.write_all(&out).await?;
+            out.clear();
         }
     }
-    let sql = format!(
-        "DO $holdpoint$BEGIN RAISE EXCEPTION USING ERRCODE = '{}', MESSAGE = E'{text}'; END$holdpoint$",
-        denial.sqlstate()
-    );
-    let mut body = Vec::new();
-    push_cstr(&mut body, &sql);
+}
+
+/// A simple `Query` message.
+fn query(sql: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(sql.len() + 1);
+    push_cstr(&mut body, sql);
     message(b'Q', &body)
+}
+
+/// The query sent in place of a refused one: a `DO` block raising the refusal, so the server
+/// answers the error and the transaction state itself, in order.
+fn refusal(denial: &Denial) -> Vec<u8> {
+    query(&refusal_sql(denial))
+}
+
+/// The refusal's `DO` block. The message is an escape string with no `$`, so it cannot end
+/// the block.
+fn refusal_sql(denial: &Denial) -> String {
+    format!(
+        "DO $holdpoint$BEGIN RAISE EXCEPTION USING ERRCODE = '{}', MESSAGE = {}; END$holdpoint$",
+        denial.sqlstate(),
+        trash::literal(&denial.to_string())
+    )
 }
 
 /// One line an approver reads first: the database and the statement.
@@ -448,6 +916,34 @@ fn summary(name: &str, sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_to_holdpoints_own_statements_are_hidden_or_retagged_in_their_cycle_only() {
+        let plans = Plans::default();
+        plans.push(Plan {
+            cycle: 1,
+            steps: vec![Step::Swallow, Step::Pass, Step::Tag("DROP TABLE")],
+            ..Plan::default()
+        });
+        plans.push(Plan { cycle: 2, steps: vec![], parse: Some(1), bind: Some(0) });
+        let mut a = Answers::default();
+        let acts = |a: &mut Answers, tags: &[u8]| -> String {
+            tags.iter()
+                .map(|t| match a.on(*t, &plans) {
+                    Act::Pass => "p".to_owned(),
+                    Act::Skip => "s".to_owned(),
+                    Act::Retag(tag) => format!("<{tag}>"),
+                })
+                .collect()
+        };
+        // Cycle 0 has no plan; cycle 1 is a rewritten query; cycle 2 an injected refusal after
+        // one Parse of the client's.
+        assert_eq!(acts(&mut a, b"TDCZ"), "pppp");
+        assert_eq!(acts(&mut a, b"NCCTDCZ"), "psppp<DROP TABLE>p");
+        assert_eq!(acts(&mut a, b"1122EZ"), "pssppp");
+        assert_eq!(acts(&mut a, b"1Z"), "pp");
+        assert_eq!(plans.queued.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn a_refusal_cannot_leave_its_do_block() {

@@ -41,6 +41,13 @@ impl Message {
     pub fn encode(&self) -> Vec<u8> {
         message(self.tag, &self.body)
     }
+
+    /// Appends the message as sent on the wire to `out`.
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
+        out.push(self.tag);
+        out.extend_from_slice(&i32::try_from(self.body.len() + 4).unwrap_or(i32::MAX).to_be_bytes());
+        out.extend_from_slice(&self.body);
+    }
 }
 
 /// What a frontend message is, as far as the proxy cares.
@@ -48,8 +55,24 @@ impl Message {
 pub enum Frontend<'a> {
     /// `Q`: a simple query.
     Query(&'a str),
-    /// `P`, `B`, `E`, `D`, `C`, `F`: the extended protocol or a function call.
+    /// `P`: a statement prepared under a name (`""`: the unnamed statement).
+    Parse {
+        /// The prepared statement's name.
+        name: &'a str,
+        /// The statement's text.
+        query: &'a str,
+    },
+    /// `B`: a portal bound to a prepared statement.
+    Bind {
+        /// The portal's name.
+        portal: &'a str,
+        /// The prepared statement's name.
+        statement: &'a str,
+    },
+    /// `E`, `D`, `C`: execute, describe or close a portal or statement.
     Extended,
+    /// `F`: a function called by its OID, outside any statement.
+    FunctionCall,
     /// `S`: the end of an extended-protocol batch.
     Sync,
     /// `X`: the client leaves.
@@ -60,17 +83,37 @@ pub enum Frontend<'a> {
 
 /// Reads what a frontend message is; a message that is not the protocol is an error.
 pub fn decode_frontend(message: &Message) -> Result<Frontend<'_>, WireError> {
+    let body = &message.body;
     match message.tag {
         b'Q' => {
             let mut at = 0;
-            let text = cstr(&message.body, &mut at)
+            let text = cstr(body, &mut at)
                 .ok_or_else(|| WireError::Protocol("a Query message without its terminating NUL".into()))?;
-            if at != message.body.len() {
+            if at != body.len() {
                 return Err(WireError::Protocol("bytes after a Query message's text".into()));
             }
             Ok(Frontend::Query(text))
         }
-        b'P' | b'B' | b'E' | b'D' | b'C' | b'F' => Ok(Frontend::Extended),
+        b'P' => {
+            let bad = || WireError::Protocol("a Parse message without its name and text".into());
+            let mut at = 0;
+            let name = cstr(body, &mut at).ok_or_else(bad)?;
+            let query = cstr(body, &mut at).ok_or_else(bad)?;
+            let count: [u8; 2] = body.get(at..at + 2).and_then(|c| c.try_into().ok()).ok_or_else(bad)?;
+            if body.len() != at + 2 + 4 * usize::from(u16::from_be_bytes(count)) {
+                return Err(WireError::Protocol("a Parse message whose parameter types do not add up".into()));
+            }
+            Ok(Frontend::Parse { name, query })
+        }
+        b'B' => {
+            let bad = || WireError::Protocol("a Bind message without its portal and statement names".into());
+            let mut at = 0;
+            let portal = cstr(body, &mut at).ok_or_else(bad)?;
+            let statement = cstr(body, &mut at).ok_or_else(bad)?;
+            Ok(Frontend::Bind { portal, statement })
+        }
+        b'E' | b'D' | b'C' => Ok(Frontend::Extended),
+        b'F' => Ok(Frontend::FunctionCall),
         b'S' => Ok(Frontend::Sync),
         b'X' => Ok(Frontend::Terminate),
         b'd' | b'c' | b'f' | b'H' => Ok(Frontend::Relay),
@@ -182,7 +225,13 @@ mod tests {
         assert_eq!(decode_frontend(&q).unwrap(), Frontend::Query("SELECT 1"));
         assert!(decode_frontend(&Message { tag: b'Q', body: b"SELECT 1".to_vec() }).is_err());
         assert!(decode_frontend(&Message { tag: b'Q', body: b"A\0B\0".to_vec() }).is_err());
-        assert_eq!(decode_frontend(&Message { tag: b'P', body: vec![] }).unwrap(), Frontend::Extended);
+        assert!(decode_frontend(&Message { tag: b'P', body: vec![] }).is_err());
+        let parse = Message { tag: b'P', body: b"s1\0SELECT $1\0\0\x01\0\0\0\x17".to_vec() };
+        assert_eq!(decode_frontend(&parse).unwrap(), Frontend::Parse { name: "s1", query: "SELECT $1" });
+        assert!(decode_frontend(&Message { tag: b'P', body: b"s1\0SELECT $1\0\0\x01".to_vec() }).is_err());
+        let bind = Message { tag: b'B', body: b"\0s1\0\0\0\0\0\0\0".to_vec() };
+        assert_eq!(decode_frontend(&bind).unwrap(), Frontend::Bind { portal: "", statement: "s1" });
+        assert_eq!(decode_frontend(&Message { tag: b'E', body: vec![] }).unwrap(), Frontend::Extended);
         assert!(decode_frontend(&Message { tag: b'z', body: vec![] }).is_err());
         let mut startup = PROTOCOL_3.to_be_bytes().to_vec();
         startup.extend_from_slice(b"user\0agent\0database\0app\0\0");

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The PostgreSQL proxy's cost, with pgbench on loopback against one throwaway PostgreSQL 15
+# server (initdb in a temp dir), one run each:
+#   direct      pgbench → postgres
+#   holdpoint   pgbench → holdpoint serve ([[postgres]] block, vault credential) → postgres;
+#               every statement classified and decided (decisions cached by statement shape)
+#   pgbouncer   pgbench → pgbouncer (transaction pooling) → postgres
+# for two workloads: `-S` (select only) and the default TPC-B-like script, each
+# `-c 8 -j 2 -T 15` (CLIENTS, THREADS, DURATION override), simple query protocol (MODE=extended
+# or prepared to change it). Prints TPS and the ratios to direct.
+# Needs PostgreSQL 15 server binaries and pgbench; installs pgbouncer when missing. Builds a
+# release holdpoint (PROFILE=debug to use the debug build, BUILD=0 to use the one built).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLIENTS="${CLIENTS:-8}"
+THREADS="${THREADS:-2}"
+SECONDS_EACH="${DURATION:-15}"
+MODE="${MODE:-simple}"
+SCALE="${SCALE:-10}"
+PROFILE="${PROFILE:-release}"
+
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$pgbin/initdb" ] || { echo "bench/pg.sh needs PostgreSQL server binaries (apt-get install postgresql-15)" >&2; exit 1; }
+command -v pgbench >/dev/null || { echo "bench/pg.sh needs pgbench (apt-get install postgresql-client-15)" >&2; exit 1; }
+if ! command -v pgbouncer >/dev/null && ! [ -x /usr/sbin/pgbouncer ]; then
+  apt-get install -y pgbouncer >&2 || { echo "bench/pg.sh needs pgbouncer: apt-get install pgbouncer" >&2; exit 1; }
+fi
+pgbouncer_bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+
+# BUILD=0 uses the binary already built.
+if [ "$PROFILE" = release ]; then
+  [ "${BUILD:-1}" = 0 ] || cargo build --release --locked --bin holdpoint >&2
+  bin="$PWD/target/release/holdpoint"
+else
+  [ "${BUILD:-1}" = 0 ] || cargo build --locked --bin holdpoint >&2
+  bin="$PWD/target/debug/holdpoint"
+fi
+
+dir="$(mktemp -d)"
+chmod 755 "$dir"
+pids=()
+# The server and pgbouncer refuse to run as root: as `postgres` when root.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$dir/bouncer/pgbouncer.pid" ] && kill "$(cat "$dir/bouncer/pgbouncer.pid")" 2>/dev/null || true
+  as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "port $1 never opened" >&2; tail -5 "$dir"/serve.log "$dir"/bouncer/*.log >&2 2>/dev/null; exit 1; }
+
+pg=$(free_port); hp=$(free_port); hp_http=$(free_port); hp_api=$(free_port); bouncer=$(free_port)
+[ "$(id -u)" = 0 ] && chown postgres "$dir"
+as_pg mkdir -p "$dir/data" "$dir/bouncer"
+as_pg "$pgbin/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/bouncer/postgres.log" -w \
+  -o "-p $pg -k $dir -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off -c synchronous_commit=off" \
+  start >/dev/null
+psql_pg() { psql -X -q -h 127.0.0.1 -p "$pg" -U postgres "$@"; }
+psql_pg -d postgres -c "CREATE ROLE bench LOGIN PASSWORD 'bench-upstream-pw'" -c "CREATE DATABASE bench OWNER bench"
+pgbench -h 127.0.0.1 -p "$pg" -U bench -i -q -s "$SCALE" bench >/dev/null 2>&1
+
+# pgbouncer, transaction pooling, to the same server.
+cat > "$dir/bouncer/pgbouncer.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=$pg dbname=bench user=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/bouncer/userlist.txt
+pool_mode = transaction
+default_pool_size = $CLIENTS
+max_client_conn = 200
+logfile = $dir/bouncer/pgbouncer.log
+pidfile = $dir/bouncer/pgbouncer.pid
+EOF
+echo '"bench" ""' > "$dir/bouncer/userlist.txt"
+[ "$(id -u)" = 0 ] && chown -R postgres "$dir/bouncer"
+as_pg "$pgbouncer_bin" -q -d "$dir/bouncer/pgbouncer.ini"
+
+# Holdpoint: a fresh home, the upstream credential in the vault.
+export HOLDPOINT_HOME="$dir/home"
+"$bin" init >/dev/null
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/vault.key"; echo >> "$dir/vault.key"
+chmod 600 "$dir/vault.key"
+export HOLDPOINT_VAULT_KEY_FILE="$dir/vault.key"
+placeholder=$(printf 'bench:bench-upstream-pw' | "$bin" vault add bench-db --host 127.0.0.1 --kind postgres --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["placeholders"]["value"])')
+cat > "$HOLDPOINT_HOME/config/config.toml" <<EOF
+hold_wait = "0s"
+
+[api]
+listen = "127.0.0.1:$hp_api"
+
+[proxy]
+listen = "127.0.0.1:$hp_http"
+
+[[postgres]]
+name = "bench"
+listen = "127.0.0.1:$hp"
+upstream = "127.0.0.1:$pg"
+database = "bench"
+credential = "bench-db"
+EOF
+"$bin" serve 2>"$dir/serve.log" & pids+=($!)
+serve_pid=$!
+wait_port "$hp"; wait_port "$bouncer"
+
+# One pgbench run: its TPS.
+run() {
+  local port=$1 user=$2 password=$3; shift 3
+  psql_pg -d bench -c "VACUUM ANALYZE" -c "TRUNCATE pgbench_history" >/dev/null
+  PGPASSWORD="$password" pgbench -n -h 127.0.0.1 -p "$port" -U "$user" -M "$MODE" \
+    -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" "$@" bench 2>"$dir/pgbench.err" |
+    sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
+}
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+# Holdpoint's CPU time so far (user and system, clock ticks).
+cpu() { awk '{print $14, $15}' "/proc/$serve_pid/stat"; }
+per_xact() { python3 -c "
+t=$(getconf CLK_TCK); u0,s0=map(int,'$1'.split()); u1,s1=map(int,'$2'.split()); n=$3*$SECONDS_EACH
+print(f'user {(u1-u0)/t/n*1e6:.1f} us, system {(s1-s0)/t/n*1e6:.1f} us')"; }
+
+echo "pgbench -c $CLIENTS -j $THREADS -T $SECONDS_EACH -M $MODE, scale $SCALE, $(nproc) cores, holdpoint $PROFILE build"
+printf '%-12s %12s %12s %12s %10s %10s\n' workload direct holdpoint pgbouncer hp/direct pgb/direct
+cpu_lines=()
+for workload in select-only tpcb; do
+  args=(); [ "$workload" = select-only ] && args=(-S)
+  direct=$(run "$pg" bench "" "${args[@]}")
+  # PERF=FILE: a perf profile of holdpoint during the select-only run.
+  perf_pid=
+  if [ -n "${PERF:-}" ] && [ "$workload" = select-only ]; then
+    perf record -q -F 499 -g -o "$PERF" -p "$serve_pid" -- sleep "$SECONDS_EACH" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  before=$(cpu)
+  holdpoint=$(run "$hp" agent "$placeholder" "${args[@]}")
+  after=$(cpu)
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  [ -n "$holdpoint" ] || { echo "holdpoint run failed:" >&2; cat "$dir/pgbench.err" >&2; tail "$dir/serve.log" >&2; exit 1; }
+  pgbouncer=$(run "$bouncer" bench "" "${args[@]}")
+  [ -n "$pgbouncer" ] || { echo "pgbouncer run failed:" >&2; cat "$dir/pgbench.err" >&2; exit 1; }
+  printf '%-12s %12s %12s %12s %10s %10s\n' "$workload" "$direct" "$holdpoint" "$pgbouncer" \
+    "$(ratio "$holdpoint" "$direct")" "$(ratio "$pgbouncer" "$direct")"
+  cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "$before" "$after" "$holdpoint")")
+done
+printf '%s\n' "${cpu_lines[@]}"
