@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod mcp;
 pub mod path;
 pub mod scripts;
 pub mod shell;
@@ -66,6 +67,11 @@ pub fn classify_file(op: FileOp, path: &str, ctx: &Context, facts: &dyn Workspac
 /// [`sql::analyze`] for what a PostgreSQL proxy needs besides the effects.
 pub fn classify_sql(sql: &str, target: &sql::SqlTarget) -> Vec<Effect> {
     sql::classify(sql, target)
+}
+
+/// Classify an MCP tool call (the MCP gateway, `holdpoint check mcp`, agents' MCP hooks).
+pub fn classify_mcp(call: &mcp::McpCall<'_>, ctx: &Context, facts: &dyn WorkspaceFacts) -> Vec<Effect> {
+    mcp::classify(call, ctx, facts)
 }
 
 /// Classify an HTTP request (egress proxy, `holdpoint check http`).

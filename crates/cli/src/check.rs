@@ -119,7 +119,14 @@ pub fn action_of(engines: &mut Engines, home: &Home, req: &Request) -> Result<Ac
     let input = canonical_input(channel, input)?;
     let cwd = resolve_dir(req.cwd.as_deref()).map_err(|e| format!("{e:#}"))?;
     let workspace = workspace_of(&cwd);
-    let target = req.target.clone().unwrap_or_default();
+    let mut target = req.target.clone().unwrap_or_default();
+    if channel == Channel::Mcp && target.is_empty() {
+        // An MCP call is sent to its server: the action's target, as the gateway names it.
+        target = serde_json::from_str::<Value>(&input)
+            .ok()
+            .and_then(|v| v.get("server").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+    }
     let effects = match &req.effects {
         Some(effects) => effects.clone(),
         None => {
@@ -127,6 +134,7 @@ pub fn action_of(engines: &mut Engines, home: &Home, req: &Request) -> Result<Ac
             match channel {
                 Channel::Http => http_effects(&input, engines.config()),
                 Channel::Sql => holdpoint_classify::classify_sql(&input, &sql_target(engines.config(), &target)),
+                Channel::Mcp => mcp_effects(&input, &ctx, &FsFacts::new(&workspace)),
                 _ => classify(channel, &input, &ctx, &FsFacts::new(&workspace)),
             }
         }
@@ -165,6 +173,14 @@ fn canonical_input(channel: Channel, input: &Value) -> Result<String, String> {
             return Err("http \"body\" must be a string (the body's text)".into());
         }
     }
+    if channel == Channel::Mcp {
+        if object.get("arguments").is_some_and(|a| !a.is_object() && !a.is_null()) {
+            return Err("mcp \"arguments\" must be an object".into());
+        }
+        if object.get("annotations").is_some_and(|a| !a.is_object() && !a.is_null()) {
+            return Err("mcp \"annotations\" must be an object".into());
+        }
+    }
     if channel == Channel::File {
         let op = object.get("op").and_then(Value::as_str).unwrap_or_default();
         if !["read", "write", "delete"].contains(&op) {
@@ -189,8 +205,9 @@ pub fn classify(channel: Channel, input: &str, ctx: &Context, facts: &dyn Worksp
             };
             holdpoint_classify::classify_file(op, path, ctx, facts)
         }
+        Channel::Mcp => mcp_effects(input, ctx, facts),
         // http and sql need the config's tags: `action_of` classifies them with them.
-        Channel::Sql | Channel::Http | Channel::Mcp => unclassified(channel),
+        Channel::Sql | Channel::Http => unclassified(channel),
     }
 }
 
@@ -212,6 +229,20 @@ fn http_effects(input: &str, config: &Config) -> Vec<Effect> {
     let tags = host_of(text("url")).map(|h| config.host_tags(&h)).unwrap_or_default();
     let req = HttpRequest { method: text("method"), url: text("url"), headers: &headers, body };
     holdpoint_classify::classify_http(&req, &HttpContext { tags })
+}
+
+/// The effects of an mcp input (`{"server","tool","arguments"?,"annotations"?}`).
+fn mcp_effects(input: &str, ctx: &Context, facts: &dyn WorkspaceFacts) -> Vec<Effect> {
+    let Ok(v) = serde_json::from_str::<Value>(input) else { return unclassified(Channel::Mcp) };
+    let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default();
+    let call = holdpoint_classify::mcp::McpCall {
+        server: text("server"),
+        tool: text("tool"),
+        arguments: v.get("arguments").unwrap_or(&Value::Null),
+        annotations: v.get("annotations").unwrap_or(&Value::Null),
+        tags: &[],
+    };
+    holdpoint_classify::classify_mcp(&call, ctx, facts)
 }
 
 /// The database a sql input is sent to (`--target`, or `"target"` on a batch line): a
