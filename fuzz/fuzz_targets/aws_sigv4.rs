@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use holdpoint_proxy::{KeyPair, ToSign, parse_authorization, resign};
+use holdpoint_proxy::{KeyPair, ToSign, parse_authorization, resign, resign_chunk};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 
@@ -28,6 +28,20 @@ fuzz_target!(|data: &[u8]| {
         ToSign { method: r.method, url: r.url, headers: &headers, body: (!r.partial).then_some(r.body.as_bytes()) };
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
     if let Ok(signed) = resign(&request, &auth, keys, now) {
-        assert!(signed.iter().any(|(n, _)| n == "authorization"), "a re-signed request has an Authorization header");
+        assert!(
+            signed.headers.iter().any(|(n, _)| n == "authorization"),
+            "a re-signed request has an Authorization header"
+        );
+        // The body as an aws-chunked upload: every chunk keeps its length.
+        if let Some(mut signer) = signed.chunks {
+            let mut rest = r.body.as_bytes();
+            while let Ok(Some(chunk)) = resign_chunk(rest, &mut signer) {
+                assert_eq!(chunk.bytes.len(), chunk.used);
+                rest = rest.get(chunk.used..).unwrap_or_default();
+                if chunk.last {
+                    break;
+                }
+            }
+        }
     }
 });

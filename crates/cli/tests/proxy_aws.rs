@@ -87,8 +87,11 @@ struct Placeholders {
 fn gateway(real: &(String, String)) -> (Gateway, Placeholders) {
     let home = TempDir::new().unwrap();
     holdpoint(home.path()).arg("init").assert().success();
-    std::fs::write(home.path().join("config/config.toml"), "hold_wait = \"0s\"\n[proxy]\nlisten = \"127.0.0.1:0\"\n")
-        .unwrap();
+    std::fs::write(
+        home.path().join("config/config.toml"),
+        "hold_wait = \"0s\"\n[api]\nlisten = \"127.0.0.1:0\"\n[proxy]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
     let key = key_file(home.path());
     let out = holdpoint(home.path())
         .args(["vault", "add", "aws-dev", "--kind", "aws", "--host", "127.0.0.1", "--json"])
@@ -101,7 +104,7 @@ fn gateway(real: &(String, String)) -> (Gateway, Placeholders) {
         access_key_id: v["placeholders"]["access_key_id"].as_str().unwrap().to_owned(),
         secret_access_key: v["placeholders"]["secret_access_key"].as_str().unwrap().to_owned(),
     };
-    let mut serve = Command::new(assert_cmd::cargo::cargo_bin("holdpoint"))
+    let serve = Command::new(assert_cmd::cargo::cargo_bin("holdpoint"))
         .arg("serve")
         .env("HOLDPOINT_HOME", home.path())
         .env("HOLDPOINT_VAULT_KEY_FILE", &key)
@@ -110,16 +113,23 @@ fn gateway(real: &(String, String)) -> (Gateway, Placeholders) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
+    // Owned by the guard from here on, so a failed start does not leave it running.
+    let mut gw = Gateway { home, serve, addr: String::new() };
+    let mut lines = BufReader::new(gw.serve.stderr.take().unwrap()).lines();
+    // The proxy's line, after whatever else `serve` says first (the approvals console).
+    let first = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on http://") || l.contains("error"))
+        .unwrap_or_default();
+    gw.addr = first
         .split("listening on http://")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no startup line: {first}"))
         .to_owned();
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Gateway { home, serve, addr }, placeholders)
+    (gw, placeholders)
 }
 
 fn key_file(home: &Path) -> PathBuf {
@@ -218,6 +228,152 @@ fn curl(proxy: &str, args: &[&str]) -> String {
 
 const HOLD_SENTENCE: &str = "Holdpoint held this action as hold";
 
+/// `PUT /notes/streamed.bin` with streaming payload signing through the gateway to
+/// `endpoint`; the HTTP status.
+fn put_streaming(gw: &Gateway, endpoint: &str, keys: (&str, &str), dir: &Path) -> String {
+    let (url, headers, body) = streaming_upload(endpoint, keys, "notes", "streamed.bin");
+    let mut put = Command::new("curl");
+    put.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "--proxy", &format!("http://{}", gw.addr)]);
+    for (name, value) in &headers {
+        put.args(["-H", &format!("{name}: {value}")]);
+    }
+    let body_file = dir.join("streamed.body");
+    std::fs::write(&body_file, &body).unwrap();
+    put.args(["--data-binary", &format!("@{}", body_file.display()), &url]).env_remove("NO_PROXY");
+    String::from_utf8_lossy(&put.output().unwrap().stdout).into_owned()
+}
+
+/// A loopback upstream answering one request with 200; its address and what it received (the
+/// head as text, the body).
+fn capture_one() -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16384];
+        let head_end = loop {
+            if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the request ended inside its head");
+            got.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .unwrap();
+        while got.len() < head_end + length {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the request ended inside its body");
+            got.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        tx.send((head, got[head_end..].to_vec())).unwrap();
+    });
+    (addr, rx)
+}
+
+/// The body arrived byte for byte but for its chunk signatures, which chain from the seed
+/// signature in the request's `Authorization` under the real secret.
+fn check_chunks(head: &str, body: &[u8], secret: &str) {
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+            .unwrap_or_else(|| panic!("no {name} in {head}"))
+            .to_owned()
+    };
+    let authorization = header("authorization");
+    let seed = authorization.rsplit("Signature=").next().unwrap();
+    let date = header("x-amz-date");
+    let mut signer = holdpoint_proxy::ChunkSigner::new(secret, amz_time(&date), &date, "us-east-1", "s3", seed);
+    let (mut rest, mut data) = (body, Vec::new());
+    loop {
+        let chunk = holdpoint_proxy::resign_chunk(rest, &mut signer).unwrap().unwrap();
+        assert_eq!(chunk.bytes, rest[..chunk.used], "each chunk signature verifies under the real secret");
+        let text = &rest[..chunk.used];
+        let start = text.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        data.extend_from_slice(&text[start..text.len() - 2]);
+        rest = &rest[chunk.used..];
+        if chunk.last {
+            break;
+        }
+    }
+    assert!(rest.is_empty() && data == streamed_content(), "the chunks arrive whole and in order");
+}
+
+/// `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`) as a time.
+fn amz_time(date: &str) -> std::time::SystemTime {
+    let n = |range: std::ops::Range<usize>| date[range].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + n(9..11) * 3600 + n(11..13) * 60 + n(13..15);
+    std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap())
+}
+
+/// 70,000 bytes: one full 64 KiB chunk and a short one.
+fn streamed_content() -> Vec<u8> {
+    (0..70_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// A PutObject with streaming payload signing, signed with `keys` (the placeholders) as an SDK
+/// would: the seed signature over the headers, then each chunk's signature chained from it.
+fn streaming_upload(
+    endpoint: &str,
+    keys: (&str, &str),
+    bucket: &str,
+    key: &str,
+) -> (String, Vec<(String, String)>, Vec<u8>) {
+    use holdpoint_proxy::{KeyPair, ToSign, parse_authorization, resign};
+    use secrecy::SecretString;
+    let content = streamed_content();
+    let sizes = [65_536, content.len() - 65_536, 0];
+    let encoded_len: usize =
+        sizes.iter().map(|n| format!("{n:x}").len() + ";chunk-signature=".len() + 64 + 4 + n).sum();
+    let url = format!("{endpoint}/{bucket}/{key}");
+    let host = endpoint.trim_start_matches("http://").to_owned();
+    let now = std::time::SystemTime::now();
+    let mut headers = vec![
+        ("host".to_owned(), host),
+        ("content-encoding".to_owned(), "aws-chunked".to_owned()),
+        ("content-length".to_owned(), encoded_len.to_string()),
+        ("x-amz-content-sha256".to_owned(), "STREAMING-AWS4-HMAC-SHA256-PAYLOAD".to_owned()),
+        ("x-amz-decoded-content-length".to_owned(), content.len().to_string()),
+    ];
+    let listed = "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/s3/aws4_request, SignedHeaders=content-encoding;\
+                  content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length, Signature=0";
+    let auth = parse_authorization(listed).unwrap();
+    let (id, secret) = (SecretString::from(keys.0.to_owned()), SecretString::from(keys.1.to_owned()));
+    let pair = KeyPair { access_key_id: &id, secret_access_key: &secret };
+    let to_sign = ToSign { method: "PUT", url: &url, headers: &headers, body: None };
+    let signed = resign(&to_sign, &auth, pair, now).unwrap();
+    let mut chunks = signed.chunks.unwrap();
+    for (name, value) in signed.headers {
+        headers.push((name, secrecy::ExposeSecret::expose_secret(&value).to_owned()));
+    }
+    let mut body = Vec::new();
+    let mut at = 0;
+    for size in sizes {
+        let data = &content[at..at + size];
+        at += size;
+        body.extend_from_slice(format!("{size:x};chunk-signature={}\r\n", chunks.sign(data)).as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(body.len(), encoded_len);
+    headers.retain(|(n, _)| n != "host" && n != "content-length");
+    (url, headers, body)
+}
+
 #[test]
 fn s3_requests_signed_with_placeholders_are_re_signed_with_the_real_key() {
     let dir = TempDir::new().unwrap();
@@ -266,6 +422,22 @@ fn s3_requests_signed_with_placeholders_are_re_signed_with_the_real_key() {
     ]);
     assert!(got.ok, "{got:?}");
     assert_eq!(std::fs::read_to_string(dir.path().join("got")).unwrap(), "quarterly numbers\n");
+    // The high-level `aws s3 cp`, which sends its body aws-chunked with a checksum trailer.
+    let copied = via(&["s3", "cp", file.to_str().unwrap(), "s3://notes/copy.txt", "--debug"]);
+    assert!(copied.ok, "{copied:?}");
+    let back = via(&["s3", "cp", "s3://notes/copy.txt", dir.path().join("back").to_str().unwrap()]);
+    assert!(back.ok, "{back:?}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("back")).unwrap(), "quarterly numbers\n");
+
+    // An upload with streaming payload signing (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), every chunk
+    // signed with the placeholder secret: the proxy signs the headers and each chunk again.
+    // moto checks the new seed signature against the real secret (it stores aws-chunked bodies
+    // as zeros, so their content is checked below at a loopback upstream instead).
+    assert_eq!(put_streaming(&gw, &endpoint, placeholders, dir.path()), "200");
+    let (upstream, received) = capture_one();
+    assert_eq!(put_streaming(&gw, &upstream, placeholders, dir.path()), "200");
+    let (head, body) = received.recv_timeout(Duration::from_secs(20)).unwrap();
+    check_chunks(&head, &body, &real.1);
 
     // Deleting is held (409, the hold sentence in the refusal body); after approval the same
     // request passes once.
@@ -305,32 +477,27 @@ fn s3_requests_signed_with_placeholders_are_re_signed_with_the_real_key() {
     );
 
     // What is not re-signed: a presigned URL (refused, with the reason) and S3 streaming
-    // payload signing (refused too: no approval could make its chunk signatures valid).
+    // payload signing with a signed trailer (refused too: no approval could make it valid).
     let presigned = via(&["s3", "presign", "s3://kept/q3.txt"]);
     assert!(presigned.ok && presigned.stdout.contains(&ph.access_key_id), "{presigned:?}");
     let fetched = curl(&gw.addr, &[presigned.stdout.trim()]);
     assert!(fetched.starts_with("403 ") && fetched.contains("presigned URLs are not re-signed"), "{fetched}");
-    let streaming = curl(
-        &gw.addr,
-        &[
-            "-X",
-            "PUT",
-            &format!("{endpoint}/kept/big.bin"),
-            "-H",
-            &format!(
-                "Authorization: AWS4-HMAC-SHA256 Credential={}/20261126/us-east-1/s3/aws4_request, \
-                 SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=00",
-                ph.access_key_id
-            ),
-            "-H",
-            "x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-            "-H",
-            "x-amz-date: 20261126T000000Z",
-            "--data-binary",
-            "0;chunk-signature=00\r\n\r\n",
-        ],
-    );
+    let streaming_put = |payload_hash: &str| {
+        let authorization = format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential={}/20261126/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=00",
+            ph.access_key_id
+        );
+        let hash = format!("x-amz-content-sha256: {payload_hash}");
+        let url = format!("{endpoint}/kept/big.bin");
+        let args = ["-X", "PUT", &url, "-H", &authorization, "-H", &hash, "-H", "x-amz-date: 20261126T000000Z"];
+        curl(&gw.addr, &[&args[..], &["--data-binary", "0;chunk-signature=00\r\n\r\n"]].concat())
+    };
+    let streaming = streaming_put("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER");
     assert!(streaming.starts_with("403 ") && streaming.contains("streaming payload signing"), "{streaming}");
+    // A signed-chunks body that is not well-formed aws-chunked is refused before anything is sent.
+    let malformed = streaming_put("STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    assert!(malformed.starts_with("403 ") && malformed.contains("aws-chunked chunk-signature"), "{malformed}");
 
     let audit = holdpoint(gw.home.path()).args(["audit", "export"]).assert().success();
     let audit = String::from_utf8_lossy(&audit.get_output().stdout).into_owned();

@@ -35,6 +35,9 @@ pub struct Injected {
     pub headers: Vec<(String, SecretString)>,
     /// The URL with the secret in its query, when a query placeholder was replaced.
     pub url: Option<SecretString>,
+    /// For an S3 upload whose chunks are signed: their signer with the real key, since the
+    /// agent's chunk signatures are chained from its placeholder signature.
+    pub chunks: Option<crate::aws::ChunkSigner>,
 }
 
 /// Where placeholders become secrets.
@@ -142,7 +145,14 @@ impl VaultCredentials {
             headers: request.headers,
             body: request.body,
         };
-        out.headers.extend(crate::aws::resign(&to_sign, &auth, keys, std::time::SystemTime::now())?);
+        let resigned = crate::aws::resign(&to_sign, &auth, keys, std::time::SystemTime::now())?;
+        if let (Some(chunks), Some(body)) = (&resigned.chunks, request.body) {
+            // A body read whole is checked before anything is sent; a longer one fails as it streams.
+            crate::aws::check_chunked(body, chunks)
+                .map_err(|why| Denial::BadInput { reason: format!("{why}, so it cannot be signed again") })?;
+        }
+        out.headers.extend(resigned.headers);
+        out.chunks = resigned.chunks;
         Ok(true)
     }
 
