@@ -143,6 +143,9 @@ fn load_project(config: &Config, user: &[PolicyFile], workspace: &Path) -> Works
             Some(Ok(text))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        // A running sandbox keeps an empty mode-0 directory where the file does not exist yet,
+        // so nothing inside can create it: there is no project file.
+        Err(_) if holdpoint_sandbox::layout::is_placeholder(&path) => None,
         Err(e) => Some(Err(format!("cannot read {}: {e}", path.display()))),
     };
     let fingerprint = fingerprint(config, user, project.as_ref());

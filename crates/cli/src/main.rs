@@ -1,16 +1,19 @@
 //! `holdpoint`: a braking system between AI coding agents and everything they can break.
 #![forbid(unsafe_code)]
 
+mod agent_socket;
 mod approvals;
 mod ca;
 mod check;
 mod checkpoint_cmd;
+mod demo;
 mod doctor;
 mod engines;
 mod facts;
 mod home;
 mod hook;
 mod init;
+mod mcp_cmd;
 mod notify;
 mod policy_cmd;
 mod run;
@@ -18,8 +21,10 @@ mod scan_cmd;
 mod serve;
 mod spool;
 mod state;
+mod trash_cmd;
 mod vault_cmd;
 mod watch;
+mod web_recover;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -206,6 +211,11 @@ enum Command {
     /// A live terminal view of holds; keys approve, deny or cancel (asking for the token).
     #[command(after_help = "Examples:\n  holdpoint watch")]
     Watch,
+    /// What the PostgreSQL proxy's soft deletes kept: list, restore (audited) or purge (held).
+    #[command(
+        after_help = "Examples:\n  holdpoint trash list\n  holdpoint trash restore 3\n  holdpoint trash --db prod purge 3"
+    )]
+    Trash(trash_cmd::TrashArgs),
     /// Snapshots of a workspace: take, list, compare and restore them (restores are audited).
     Checkpoint {
         #[command(subcommand)]
@@ -274,6 +284,30 @@ enum Command {
         /// A config file to use instead of `config.toml`.
         #[arg(long, value_name = "F")]
         config: Option<PathBuf>,
+        /// Started by `holdpoint run`: the HTTP proxy listens only on the state directory's
+        /// socket, and the gateway stops when its standard input closes (when `run` ends).
+        #[arg(long, hide = true)]
+        for_run: bool,
+    },
+    /// Replay the incident end to end in a temp dir: a scripted agent against a real
+    /// PostgreSQL and platform API, with no protection, with hooks, and in the sandbox.
+    /// Exit 0 when the protected runs lost nothing.
+    #[command(
+        after_help = "Builds its own world (a PostgreSQL server, a loopback platform API, a developer's home) in a\ntemp dir under ~/.cache/holdpoint and removes it afterwards; needs no configuration. PostgreSQL's\nserver binaries come from /usr/lib/postgresql/*/bin, or HOLDPOINT_DEMO_PG_BIN=DIR.\n\nExamples:\n  holdpoint demo\n  holdpoint demo --mode hooks\n  holdpoint demo --json --keep ~/hp-demo"
+    )]
+    Demo(demo::DemoArgs),
+    /// The demo's scripted agent (internal).
+    #[command(name = "demo-agent", hide = true)]
+    DemoAgent {
+        /// The plan, as JSON.
+        #[arg(long)]
+        plan: String,
+    },
+    /// MCP servers behind the gateway: `wrap` a stdio server, `install` the gateway into an
+    /// agent's MCP configuration.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp_cmd::McpCommand,
     },
     /// The local CA the egress proxy intercepts TLS with (made by `holdpoint init`).
     Ca {
@@ -427,8 +461,16 @@ fn run(cli: Cli) -> Result<u8> {
             Err(e) => Err(e.into()),
         };
     }
+    // The demo makes its own homes; its agent needs none.
+    if let Command::Demo(args) = cli.command {
+        return demo::run(args);
+    }
+    if let Command::DemoAgent { plan } = cli.command {
+        return demo::agent::run(&plan);
+    }
     let home = Home::locate()?;
     match cli.command {
+        Command::Demo(_) | Command::DemoAgent { .. } => Ok(1),
         Command::Hook { command } => hook::run(command),
         Command::Scan(args) => scan_cmd::run(args),
         Command::SandboxExec { .. } => Ok(1),
@@ -478,7 +520,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Watch => watch::run(&home),
         Command::Vault { command } => vault_cmd::run(&home, command),
         Command::Doctor { json } => doctor::run(&home, json),
-        Command::Serve { config } => serve::run(&home, config.as_deref()),
+        Command::Serve { config, for_run } => serve::run(&home, config.as_deref(), for_run),
+        Command::Mcp { command } => mcp_cmd::run(&home, command),
         Command::Ca { command: CaCommand::Export } => ca::export(&home),
         Command::Show { id, json } => approvals::show(&home, &id, json),
         Command::Approve { id, note, token_file, json } => {
@@ -493,6 +536,7 @@ fn run(cli: Cli) -> Result<u8> {
             let ask = approvals::Ask { note: None, token_file: token_file.as_deref(), json };
             approvals::decide(&home, &id, Decision::Cancel, ask)
         }
+        Command::Trash(args) => trash_cmd::run(&home, args),
         Command::Checkpoint { command } => match command {
             CheckpointCommand::Create { workspace, reason, json } => {
                 checkpoint_cmd::create(&home, workspace.as_deref(), reason.as_deref(), json)

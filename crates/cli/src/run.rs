@@ -7,7 +7,10 @@
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -24,9 +27,10 @@ use crate::home::{Home, workspace_of};
 use crate::state::State;
 use crate::vault_cmd::key_file_from_env;
 
-/// A unix socket the bridge relays to, when it exists and `--proxy` is not given (in the
-/// state directory); otherwise the config's `[proxy] listen`, when something listens there.
-const PROXY_SOCKET: &str = "proxy.sock";
+use crate::agent_socket::{ADDR_VAR, AGENT_SOCKET, DEFAULT_AGENT_PORT, PROXY_SOCKET};
+
+/// How many times `run` looks for the gateway it started before giving up (50 ms apart).
+const GATEWAY_TRIES: u32 = 400;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -43,8 +47,8 @@ pub struct RunArgs {
     #[arg(long)]
     dangerously_weaker: bool,
     /// The egress proxy the bridge relays to: a unix socket path or a loopback HOST:PORT
-    /// (default: proxy.sock in the state directory when it exists, else `[proxy] listen` when
-    /// `holdpoint serve` listens there; with neither, the sandbox has no network at all).
+    /// (default: the running gateway's, found through the state directory or `[proxy] listen`;
+    /// when no gateway runs, `run` starts one for as long as CMD runs).
     #[arg(long, value_name = "SOCKET|ADDR")]
     proxy: Option<String>,
     /// The PEM certificate of the CA the proxy signs with (default: the local CA of
@@ -60,7 +64,11 @@ pub struct RunArgs {
 }
 
 pub fn run(home: &Home, args: RunArgs) -> Result<u8> {
-    let (request, plan) = request(home, &args)?;
+    let settings_dir = tempfile::Builder::new()
+        .prefix("holdpoint-run-")
+        .tempdir()
+        .context("cannot make a temp dir for the sandbox's agent settings")?;
+    let (request, plan, _gateway) = request(home, &args, settings_dir.path())?;
     // Whatever the command does to the workspace can be undone from here.
     let start = crate::checkpoint_cmd::store(home)?
         .snapshot(&request.workspace, "holdpoint run started", holdpoint_store::unix_now())
@@ -104,6 +112,8 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8> {
 /// What the environment step needs besides the process's own variables.
 struct EnvPlan {
     bridge: Option<Bridge>,
+    /// The agent-side socket's port inside, when the gateway offers one.
+    agent_port: Option<u16>,
     with_ca: bool,
     proxy_listen: SocketAddr,
 }
@@ -134,7 +144,7 @@ fn absolute(path: &Path, what: &str) -> Result<PathBuf> {
     std::fs::canonicalize(path).with_context(|| format!("{what} {} does not exist", path.display()))
 }
 
-fn request(home: &Home, args: &RunArgs) -> Result<(Request, EnvPlan)> {
+fn request(home: &Home, args: &RunArgs, settings_dir: &Path) -> Result<(Request, EnvPlan, Option<Gateway>)> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let workspace = match &args.workspace {
         Some(dir) => absolute(dir, "the workspace")?,
@@ -160,17 +170,118 @@ fn request(home: &Home, args: &RunArgs) -> Result<(Request, EnvPlan)> {
     request.home_files = clean_home_files(request.home_files);
 
     let config = home.load_config()?;
-    let bridge = bridge(home, &config, args)?;
+    let (bridge, gateway) = bridge(home, &config, args)?;
+    let agent_socket = home.state.join(AGENT_SOCKET);
+    let agent_port = (bridge.is_some() && UnixStream::connect(&agent_socket).is_ok()).then_some(DEFAULT_AGENT_PORT);
+    if let Some(port) = agent_port.filter(|p| *p != args.proxy_port) {
+        request.extra_bridges.push(Bridge { target: BridgeTarget::Unix(agent_socket), port });
+    }
+    if bridge.is_some() {
+        request.extra_bridges.extend(postgres_bridges(&config, args.proxy_port));
+    }
+    let exe = std::env::current_exe().context("cannot find the path of the running holdpoint binary")?;
+    request.home_overrides = hook_settings(&user_home, &exe, settings_dir)?;
+    let shown = exe.starts_with(&request.workspace) || request.allow_read.iter().any(|p| exe.starts_with(p));
+    if !shown && !request.forbidden.iter().any(|f| exe.starts_with(f)) {
+        // The hooks inside run this binary.
+        request.allow_read.push(exe);
+    }
     let ca = match (&bridge, ca_file(home, args)?) {
         (Some(_), Some(file)) => {
             Some(std::fs::read_to_string(&file).with_context(|| format!("cannot read the CA {}", file.display()))?)
         }
         _ => None,
     };
-    let plan = EnvPlan { bridge: bridge.clone(), with_ca: ca.is_some(), proxy_listen: config.proxy.listen };
+    let plan = EnvPlan { bridge: bridge.clone(), agent_port, with_ca: ca.is_some(), proxy_listen: config.proxy.listen };
     request.bridge = bridge;
     request.ca_pem = ca;
-    Ok((request, plan))
+    Ok((request, plan, gateway))
+}
+
+/// The agents' settings inside the sandbox, each with Holdpoint's hook (which reaches the
+/// gateway through the agent-side socket): written to `dir` and shown read-only in the
+/// sandbox's home, so the brake works inside the wall and the agent cannot take it out.
+fn hook_settings(user_home: &Path, exe: &Path, dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let command = format!("{} hook", crate::hook::shell_quote(&exe.display().to_string()));
+    let mut shown = Vec::new();
+    for agent in crate::hook::Agent::ALL {
+        let (relative, text) =
+            crate::hook::sandboxed_settings(agent, user_home, &format!("{command} {}", agent.name()))?;
+        let file = dir.join(agent.name()).with_extension("json");
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+        shown.push((user_home.join(relative), file));
+    }
+    Ok(shown)
+}
+
+/// A bridge per `[[postgres]]` proxy that listens: inside, its own port on 127.0.0.1.
+fn postgres_bridges(config: &Config, proxy_port: u16) -> Vec<Bridge> {
+    let mut ports = vec![proxy_port, DEFAULT_AGENT_PORT];
+    let mut bridges = Vec::new();
+    for block in &config.postgres {
+        let port = block.listen.port();
+        if ports.contains(&port) || TcpStream::connect_timeout(&block.listen, Duration::from_millis(200)).is_err() {
+            continue;
+        }
+        ports.push(port);
+        bridges.push(Bridge { target: BridgeTarget::Tcp(block.listen), port });
+    }
+    bridges
+}
+
+/// The gateway `run` started because none was running: it lives as long as the run (it stops
+/// when its standard input, held here, closes).
+struct Gateway {
+    child: Child,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        for _ in 0..GATEWAY_TRIES {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `holdpoint serve --for-run` and waits until its proxy socket answers. Its log goes
+/// to `gateway.log` in the state directory.
+fn start_gateway(home: &Home) -> Result<Gateway> {
+    let exe = std::env::current_exe().context("cannot find the path of the running holdpoint binary")?;
+    let log_path = home.state.join("gateway.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let child = std::process::Command::new(exe)
+        .args(["serve", "--for-run"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log)
+        // Its own process group: a Ctrl-C meant for the agent does not stop its gateway first.
+        .process_group(0)
+        .spawn()
+        .context("cannot start the gateway (holdpoint serve)")?;
+    let mut gateway = Gateway { child };
+    let socket = home.state.join(PROXY_SOCKET);
+    for _ in 0..GATEWAY_TRIES {
+        if UnixStream::connect(&socket).is_ok() {
+            return Ok(gateway);
+        }
+        if gateway.child.try_wait().ok().flatten().is_some() {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+            bail!("the gateway stopped at once: {last} (log: {})", log_path.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the gateway did not open {} in time (log: {})", socket.display(), log_path.display())
 }
 
 /// Holdpoint's own files: the config and state in use, the default ones, and the vault key
@@ -207,24 +318,41 @@ fn clean_home_files(files: Vec<PathBuf>) -> Vec<PathBuf> {
         .collect()
 }
 
-fn bridge(home: &Home, config: &Config, args: &RunArgs) -> Result<Option<Bridge>> {
-    let target = match &args.proxy {
-        Some(given) => Some(match given.parse::<SocketAddr>() {
+/// The bridge to the egress proxy: the one given, else the running gateway's, else a gateway
+/// started for this run (when Holdpoint is set up; without one the sandbox has no network).
+fn bridge(home: &Home, config: &Config, args: &RunArgs) -> Result<(Option<Bridge>, Option<Gateway>)> {
+    let bridge = |target| Some(Bridge { target, port: args.proxy_port });
+    if let Some(given) = &args.proxy {
+        let target = match given.parse::<SocketAddr>() {
             Ok(addr) if addr.ip().is_loopback() => BridgeTarget::Tcp(addr),
             Ok(addr) => bail!("--proxy {addr}: the egress proxy must listen on this machine's loopback"),
             Err(_) => BridgeTarget::Unix(absolute(Path::new(given), "--proxy")?),
-        }),
-        None => {
-            let socket = home.state.join(PROXY_SOCKET);
-            if socket.exists() {
-                Some(BridgeTarget::Unix(socket))
-            } else {
-                let listen = config.proxy.listen;
-                TcpStream::connect_timeout(&listen, Duration::from_millis(200)).ok().map(|_| BridgeTarget::Tcp(listen))
-            }
+        };
+        return Ok((bridge(target), None));
+    }
+    let socket = home.state.join(PROXY_SOCKET);
+    if UnixStream::connect(&socket).is_ok() {
+        return Ok((bridge(BridgeTarget::Unix(socket)), None));
+    }
+    let listen = config.proxy.listen;
+    if TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
+        return Ok((bridge(BridgeTarget::Tcp(listen)), None));
+    }
+    if !home.state.join(CA_CERT_FILE).is_file() {
+        eprintln!(
+            "holdpoint run: no gateway runs and Holdpoint is not set up here ({} has no CA; run `holdpoint init`), \
+             so none is started",
+            home.state.display()
+        );
+        return Ok((None, None));
+    }
+    match start_gateway(home) {
+        Ok(gateway) => Ok((bridge(BridgeTarget::Unix(socket)), Some(gateway))),
+        Err(e) => {
+            eprintln!("holdpoint run: {e:#}");
+            Ok((None, None))
         }
-    };
-    Ok(target.map(|target| Bridge { target, port: args.proxy_port }))
+    }
 }
 
 fn ca_file(home: &Home, args: &RunArgs) -> Result<Option<PathBuf>> {
@@ -253,11 +381,14 @@ fn environment(home: &Home, plan: &EnvPlan, secrets: &[(Zeroizing<String>, Strin
     match &plan.bridge {
         Some(b) => holdpoint_sandbox::env::bridge_vars(&mut env, b, plan.with_ca),
         None => eprintln!(
-            "holdpoint run: no egress proxy to bridge to (nothing listens on {} and {} does not exist; start \
-             `holdpoint serve` or pass --proxy): the sandbox has no network but its own loopback",
+            "holdpoint run: no egress proxy to bridge to (nothing listens on {} or {}, and none could be started; \
+             start `holdpoint serve` or pass --proxy): the sandbox has no network but its own loopback",
             plan.proxy_listen,
             home.state.join(PROXY_SOCKET).display()
         ),
+    }
+    if let Some(port) = plan.agent_port {
+        holdpoint_sandbox::env::set(&mut env, ADDR_VAR, format!("127.0.0.1:{port}"));
     }
     holdpoint_sandbox::env::set(&mut env, "HOLDPOINT_SANDBOX", "1");
     let tmp_shown = env.iter().any(|(k, v)| k == "TMPDIR" && Path::new(v).starts_with("/tmp"));

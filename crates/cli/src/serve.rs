@@ -1,4 +1,5 @@
-//! `holdpoint serve`: the gateway. It runs the HTTP(S) egress proxy on `[proxy] listen` and a
+//! `holdpoint serve`: the gateway. It runs the HTTP(S) egress proxy on `[proxy] listen`, the
+//! approvals console on `[api] listen` (`web_recover.rs`) and a
 //! PostgreSQL proxy per `[[postgres]]` block until SIGINT or SIGTERM, then lets requests in flight finish and writes an audit checkpoint.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ const AUDIT_QUEUE: usize = 64 * 1024;
 /// How often waiting decisions are appended to the audit log.
 const AUDIT_EVERY: Duration = Duration::from_millis(10);
 
-pub fn run(home: &Home, config_file: Option<&Path>) -> Result<u8> {
+pub fn run(home: &Home, config_file: Option<&Path>, for_run: bool) -> Result<u8> {
     let config = match config_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -42,7 +43,7 @@ pub fn run(home: &Home, config_file: Option<&Path>) -> Result<u8> {
     let ca = Ca::load(&home.state)?;
     let upstream = Upstream::new(ssl_cert_file().as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    rt.block_on(serve(home, config, engine, pg_engine, ca, upstream))?;
+    rt.block_on(serve(home, config, engine, pg_engine, ca, upstream, for_run))?;
     Ok(0)
 }
 
@@ -53,6 +54,7 @@ async fn serve(
     pg_engine: Option<Engine>,
     ca: Ca,
     upstream: Upstream,
+    for_run: bool,
 ) -> Result<()> {
     let store = match &config.store {
         StoreLocation::Sqlite => Store::open_sqlite(&home.state).await?,
@@ -67,8 +69,22 @@ async fn serve(
     let (stop_audit, stopped) = tokio::sync::watch::channel(false);
     let writer = tokio::spawn(write_audit(store.clone(), Arc::clone(&pending), stopped));
     let audit = Arc::new(StoreAudit { state: home.state.clone(), pending, announce });
-    let listener = Proxy::bind(config.proxy.listen).await?;
-    let addr = listener.local_addr().context("cannot read the listen address")?;
+    // The sockets in the state directory: the proxy's for `run`'s bridge, and the agent-side
+    // calls of hooks inside sandboxes (never an approver call).
+    let proxy_socket = crate::agent_socket::bind(&home.state, crate::agent_socket::PROXY_SOCKET)?;
+    let agent_socket = crate::agent_socket::bind(&home.state, crate::agent_socket::AGENT_SOCKET)?;
+    crate::agent_socket::serve(agent_socket);
+    proxy_socket.set_nonblocking(true).context("cannot set up the proxy's socket")?;
+    let proxy_socket = tokio::net::UnixListener::from_std(proxy_socket).context("cannot set up the proxy's socket")?;
+    let listener = if for_run { None } else { Some(Proxy::bind(config.proxy.listen).await?) };
+    let addr = match &listener {
+        Some(l) => l.local_addr().context("cannot read the listen address")?.to_string(),
+        None => home.state.join(crate::agent_socket::PROXY_SOCKET).display().to_string(),
+    };
+    let own: Vec<std::net::SocketAddr> = std::iter::once(config.api_listen)
+        .chain(config.postgres.iter().map(|p| p.listen))
+        .chain(config.mcp.iter().map(|m| m.listen))
+        .collect();
     let profile = config.profile.as_str();
     let (stop_pg, pg_stopped) = tokio::sync::watch::channel(false);
     let mut pg_lines = Vec::new();
@@ -92,8 +108,22 @@ async fn serve(
             pg_tasks.push(tokio::spawn(serve_postgres(listener, pg, stop)));
         }
     }
+    // The approvals console (not for `run`, whose gateway serves only its own sandbox).
+    let console = if for_run {
+        None
+    } else {
+        let trash = match &vault {
+            Some(vault) => config
+                .postgres
+                .iter()
+                .map(|block| (block.name.clone(), holdpoint_proxy::pg::PgTrash::new(block.clone(), Arc::clone(vault))))
+                .collect(),
+            None => Vec::new(),
+        };
+        Some(crate::web_recover::start(home, &store, config.api_listen, trash).await?)
+    };
     let gate = Gate::new(engine, config, store.clone(), audit, credentials);
-    let proxy = Arc::new(Proxy::new(gate, ca, upstream));
+    let proxy = Arc::new(Proxy::new(gate, ca, upstream).with_own_listeners(own));
     eprintln!(
         "holdpoint: HTTP egress proxy listening on http://{addr} (profile {profile}); \
          agents use HTTP_PROXY=http://{addr} HTTPS_PROXY=http://{addr} and trust `holdpoint ca export`"
@@ -101,7 +131,33 @@ async fn serve(
     for line in pg_lines {
         eprintln!("{line}");
     }
-    holdpoint_proxy::serve(listener, Arc::clone(&proxy), shutdown_signal(), GRACE).await;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let on_socket =
+        tokio::spawn(holdpoint_proxy::serve_unix(proxy_socket, Arc::clone(&proxy), stopped(stopping.clone()), GRACE));
+    let on_port =
+        listener.map(|l| tokio::spawn(holdpoint_proxy::serve(l, Arc::clone(&proxy), stopped(stopping.clone()), GRACE)));
+    if for_run {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = stdin_closed() => {}
+        }
+    } else {
+        shutdown_signal().await;
+    }
+    let _ = stop.send(true);
+    if let Some(console) = console {
+        console.stop().await;
+    }
+    let _ = on_socket.await;
+    if let Some(task) = on_port {
+        let _ = task.await;
+    }
+    for name in [crate::agent_socket::PROXY_SOCKET, crate::agent_socket::AGENT_SOCKET] {
+        let _ = std::fs::remove_file(home.state.join(name));
+    }
     let _ = stop_pg.send(true);
     for task in pg_tasks {
         let _ = task.await;
@@ -150,6 +206,16 @@ async fn credentials(store: &Store) -> Result<(Arc<dyn Credentials>, Option<Arc<
     }
     let pg_vault = Arc::new(Vault::open(&key, sealed()));
     Ok((Arc::new(VaultCredentials::new(vault)), Some(pg_vault)))
+}
+
+/// Standard input reached its end: `holdpoint run`, which holds the other end, is gone.
+async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin().lock();
+        while matches!(std::io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// SIGINT or SIGTERM.

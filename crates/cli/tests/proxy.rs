@@ -169,7 +169,7 @@ impl Gateway {
     fn init(config: &str, proxy: &str) -> TempDir {
         let home = TempDir::new().unwrap();
         holdpoint(home.path()).arg("init").assert().success();
-        let text = format!("{config}\n[proxy]\nlisten = \"127.0.0.1:0\"\n{proxy}\n");
+        let text = format!("{config}\n[api]\nlisten = \"127.0.0.1:0\"\n\n[proxy]\nlisten = \"127.0.0.1:0\"\n{proxy}\n");
         std::fs::write(home.path().join("config/config.toml"), text).unwrap();
         home
     }
@@ -187,23 +187,34 @@ impl Gateway {
         for (name, value) in env {
             serve.env(name, value);
         }
-        let mut serve = serve.spawn().unwrap();
-        let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let addr = first
+        // Owned by the guard from here on, so a failed start does not leave it running.
+        let mut gw = Gateway {
+            home,
+            serve: serve.spawn().unwrap(),
+            addr: String::new(),
+            log: Arc::new(Mutex::new(String::new())),
+        };
+        let mut lines = BufReader::new(gw.serve.stderr.take().unwrap()).lines();
+        // The proxy's line, after whatever else `serve` says first (the approvals console).
+        let first = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.contains("listening on http://") || l.contains("error"))
+            .unwrap_or_default();
+        gw.addr = first
             .split("listening on http://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no startup line: {first}"))
             .to_owned();
-        let log = Arc::new(Mutex::new(format!("{first}\n")));
-        let sink = Arc::clone(&log);
+        gw.log.lock().unwrap().push_str(&format!("{first}\n"));
+        let sink = Arc::clone(&gw.log);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        Gateway { home, serve, addr, log }
+        gw
     }
 
     fn cmd(&self) -> assert_cmd::Command {

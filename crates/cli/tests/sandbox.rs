@@ -763,3 +763,85 @@ fn the_terminal_works_inside() {
         assert!(shown.contains(expected), "{expected:?} missing:\n{shown}");
     }
 }
+
+/// With no gateway running, `run` starts one for as long as the command runs: requests leave
+/// through Holdpoint's own proxy, and the gateway is gone afterwards.
+fn run_starts_the_gateway(who: Who) {
+    let world = World::new(who, false);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let rx = proxy_stub(move || Box::new(listener.accept().unwrap().0));
+    let script = format!("curl -sS --max-time 20 --noproxy '' -x \"$HTTP_PROXY\" http://{addr}/v1/volumes");
+    let out = world.run(&[], &script, &world.env(&[]));
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("through the bridge"), "{shown}");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), "GET /v1/volumes HTTP/1.1");
+    let log = std::fs::read_to_string(world.state().join("gateway.log")).unwrap();
+    assert!(log.contains("HTTP egress proxy listening on"), "{log}");
+    assert!(!world.state().join("proxy.sock").exists(), "the gateway stops with the run");
+    assert!(!world.state().join("agent.sock").exists(), "the gateway stops with the run");
+    // The request is in the audit log like every decision.
+    let audit = world.as_who(&[world.bin.to_str().unwrap(), "audit", "export"], &world.env(&[]), &world.root);
+    let audit = text(&audit);
+    assert!(audit.contains("/v1/volumes"), "{audit}");
+}
+
+#[test]
+fn run_starts_the_gateway_when_none_runs_as_root() {
+    run_starts_the_gateway(Who::Root);
+}
+
+#[test]
+fn run_starts_the_gateway_when_none_runs_as_an_unprivileged_user() {
+    run_starts_the_gateway(Who::User);
+}
+
+/// The brake inside the wall: the agent's settings inside the sandbox carry Holdpoint's hook,
+/// which reaches the gateway through the agent-side socket; a held command is queued in the
+/// store outside, approved outside, and then passes once.
+#[test]
+fn a_hook_inside_the_sandbox_holds_and_passes_once_after_approval_outside() {
+    let world = World::new(Who::Root, true);
+    write(&world.hp_home.join("config/config.toml"), "hold_wait = \"0s\"\n");
+    let bin = world.bin.to_str().unwrap();
+    let added = world.as_who(&[bin, "approver", "add", "alice", "--json"], &world.env(&[]), &world.root);
+    assert!(added.status.success(), "{}", text(&added));
+    let added: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    let token = world.root.join("alice.token");
+    write(&token, added["token"].as_str().unwrap());
+    let payload = serde_json::json!({
+        "session_id": "s", "transcript_path": "/tmp/t.jsonl", "cwd": world.ws,
+        "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "rm -rf /var/lib/app/data"}
+    });
+    let env = world.env(&[("PAYLOAD", payload.to_string())]);
+    // What the agent runs: the hook command written in its settings inside the sandbox.
+    let script = r#"set -e
+hook=$(sed -n 's/.*"command": "\(.* hook claude\)".*/\1/p' ~/.claude/settings.json)
+echo "hook=$hook"
+printf '%s' "$PAYLOAD" | sh -c "$hook"
+"#;
+    let first = world.run(&[], script, &env);
+    let shown = text(&first);
+    assert!(first.status.success(), "{shown}");
+    assert!(shown.contains(&format!("hook={bin} hook claude")), "{shown}");
+    assert!(shown.contains("Holdpoint held this action as hold 1"), "{shown}");
+    assert!(shown.contains("\"permissionDecision\":\"deny\""), "{shown}");
+
+    // The hold is in the store outside, where a human approves it with their own token.
+    let pending = world.as_who(&[bin, "pending", "--json"], &world.env(&[]), &world.root);
+    let pending: serde_json::Value = serde_json::from_slice(&pending.stdout).unwrap();
+    assert_eq!(pending["holds"][0]["id"], 1, "{pending}");
+    assert!(pending["holds"][0]["summary"].as_str().unwrap().contains("rm -rf /var/lib/app/data"));
+    let approve = world.as_who(&[bin, "approve", "1", "--token-file", token.to_str().unwrap()], &env, &world.root);
+    assert!(approve.status.success(), "{}", text(&approve));
+
+    let second = world.run(&[], script, &env);
+    let shown = text(&second);
+    // Claude Code's allow is `{}`: the user's own permission rules still apply.
+    assert!(shown.lines().any(|l| l == "{}") && !shown.contains("deny"), "the approved action passes: {shown}");
+    let third = world.run(&[], script, &env);
+    let shown = text(&third);
+    assert!(shown.contains("Holdpoint held this action as hold 2"), "and only once: {shown}");
+}

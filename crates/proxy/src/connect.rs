@@ -28,7 +28,7 @@ pub(crate) async fn open(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<
         authority.host().trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
     let port = authority.port_u16().unwrap_or(443);
     if proxy.is_itself(&host, port) {
-        return refusal(&Denial::BadInput { reason: format!("CONNECT {authority} is addressed to the proxy itself") });
+        return refusal(&crate::listener::itself(&format!("CONNECT {authority}")));
     }
     if proxy.is_passthrough(&host) {
         let upstream = match TcpStream::connect((host.as_str(), port)).await {

@@ -13,6 +13,8 @@
 //! - `aws`: AWS requests SigV4-signed with placeholder keys, signed again with the real pair.
 //! - `forward`: the pooled upstream client (TLS checked against the Mozilla roots plus
 //!   `SSL_CERT_FILE`), hop-by-hop headers, websocket upgrades.
+//! - [`mcp`]: the MCP gateway: JSON-RPC between an agent and an MCP server, every
+//!   `tools/call` decided through the same [`Gate`], tool lists checked, results redacted.
 //! - [`pg`]: the PostgreSQL proxy of each `[[postgres]]` block: placeholder authentication,
 //!   the real credential upstream, every query decided through the same [`Gate`].
 //!
@@ -29,13 +31,15 @@ mod error;
 mod forward;
 mod inject;
 mod listener;
+pub mod mcp;
 pub mod pg;
 
-pub use aws::{KeyPair, SigV4, ToSign, parse_authorization, resign};
+pub use aws::{ChunkSigner, KeyPair, Resigned, SigV4, SignedChunk, ToSign, parse_authorization, resign, resign_chunk};
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, Ca};
 pub use decide::{Gate, Recorder, refusal_json};
 pub use error::Error;
 pub use forward::Upstream;
 pub use inject::{Credentials, Injected, NoCredentials, Outgoing, VaultCredentials};
-pub use listener::{Proxy, serve};
+pub use listener::{Proxy, serve, serve_unix};
+pub use mcp::{McpServer, serve_mcp};
 pub use pg::{PgProxy, serve_postgres};

@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use secrecy::ExposeSecret;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::body::{self, ProxyBody};
 use crate::decide::{Outcome, Seen, refusal_json};
@@ -36,6 +36,10 @@ pub struct Proxy {
     graceful: Mutex<Option<GracefulShutdown>>,
     /// Where it listens, so a request addressed to the proxy itself is not sent round again.
     listen: OnceLock<SocketAddr>,
+    /// Holdpoint's other listeners on this machine (approvals API, PostgreSQL proxies, MCP
+    /// gateway): never reached through the proxy, so an agent whose only way out is the proxy
+    /// cannot call the approvals API.
+    own: Vec<SocketAddr>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -64,7 +68,14 @@ impl Proxy {
             passthrough,
             graceful: Mutex::new(Some(GracefulShutdown::new())),
             listen: OnceLock::new(),
+            own: Vec::new(),
         }
+    }
+
+    /// The proxy, refusing requests to `own`: Holdpoint's other listeners on this machine.
+    pub fn with_own_listeners(mut self, own: impl IntoIterator<Item = SocketAddr>) -> Proxy {
+        self.own.extend(own);
+        self
     }
 
     /// Opens the listen socket of `[proxy] listen`, which must be a loopback address.
@@ -85,13 +96,14 @@ impl Proxy {
         self.passthrough.iter().any(|p| p.matches(host))
     }
 
-    /// Whether `host:port` is this proxy (a request to it would loop).
+    /// Whether `host:port` is this proxy (a request to it would loop) or another of
+    /// Holdpoint's listeners (the approvals API above all), which agents never reach through it.
     pub(crate) fn is_itself(&self, host: &str, port: u16) -> bool {
-        let Some(listen) = self.listen.get() else { return false };
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        port == listen.port()
-            && (host.eq_ignore_ascii_case("localhost")
-                || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified()))
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        let ports = self.listen.get().map(SocketAddr::port).into_iter().chain(self.own.iter().map(SocketAddr::port));
+        local && ports.into_iter().any(|p| p == port)
     }
 
     /// A watcher for a connection, until shutdown has begun.
@@ -106,14 +118,48 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Futu
     if let Ok(addr) = listener.local_addr() {
         let _ = proxy.listen.set(addr);
     }
+    serve_on(listener, proxy, shutdown, grace).await;
+}
+
+/// Serves agents' connections on a unix socket (the one `holdpoint run`'s bridge relays to)
+/// until `shutdown` completes, then waits up to `grace` for requests in flight.
+pub async fn serve_unix(
+    listener: UnixListener,
+    proxy: Arc<Proxy>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    serve_on(listener, proxy, shutdown, grace).await;
+}
+
+/// A socket agents connect to.
+trait Accept {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn next(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Stream = TcpStream;
+    async fn next(&self) -> std::io::Result<TcpStream> {
+        let (stream, _) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = UnixStream;
+    async fn next(&self) -> std::io::Result<UnixStream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+async fn serve_on(listener: impl Accept, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>, grace: Duration) {
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    accept(Arc::clone(&proxy), stream);
-                }
+            accepted = listener.next() => match accepted {
+                Ok(stream) => accept(Arc::clone(&proxy), stream),
                 // Out of file descriptors and the like: wait a little rather than spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             },
@@ -127,7 +173,10 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Futu
     }
 }
 
-fn accept(proxy: Arc<Proxy>, stream: tokio::net::TcpStream) {
+fn accept<S>(proxy: Arc<Proxy>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let Some(watcher) = proxy.watcher() else { return };
     let service = service_fn(move |req| {
         let proxy = Arc::clone(&proxy);
@@ -149,7 +198,7 @@ async fn route(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody>
         (Some(scheme @ ("http" | "https")), Some(authority))
             if proxy.is_itself(authority.host(), authority.port_u16().unwrap_or(default_port(scheme))) =>
         {
-            refusal(&Denial::BadInput { reason: format!("{uri} is addressed to the proxy itself") })
+            refusal(&itself(&uri.to_string()))
         }
         (Some("http" | "https"), Some(_)) => {
             let url = uri.to_string();
@@ -161,6 +210,17 @@ async fn route(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody>
                  (HTTP_PROXY, HTTPS_PROXY) at it"
             ),
         }),
+    }
+}
+
+/// The refusal of a request addressed to Holdpoint itself through its own proxy.
+pub(crate) fn itself(target: &str) -> Denial {
+    Denial::Policy {
+        policy: "deny-self-weakening".into(),
+        reason: format!(
+            "{target} is one of Holdpoint's own listeners (its proxies or its approvals API), which agents never \
+             reach through the egress proxy"
+        ),
     }
 }
 
@@ -184,7 +244,7 @@ pub(crate) async fn handle(proxy: &Proxy, mut req: Request<Incoming>, url: Strin
         body: &read.head,
         complete: read.complete(),
     };
-    let injected = match proxy.gate.decide(&seen).await {
+    let mut injected = match proxy.gate.decide(&seen).await {
         Outcome::Forward(injected) => injected,
         Outcome::Refuse(denial) => return refusal(&denial),
     };
@@ -204,7 +264,11 @@ pub(crate) async fn handle(proxy: &Proxy, mut req: Request<Incoming>, url: Strin
         value.set_sensitive(true);
         parts.headers.insert(name, value);
     }
-    proxy.upstream.send(Request::from_parts(parts, read.into_body()), upgrade).await
+    let body = match injected.chunks.take() {
+        Some(signer) => body::resign_chunks(read.into_body(), signer),
+        None => read.into_body(),
+    };
+    proxy.upstream.send(Request::from_parts(parts, body), upgrade).await
 }
 
 fn default_port(scheme: &str) -> u16 {

@@ -163,27 +163,24 @@ impl Conn {
     }
 }
 
-/// The listener inside and the connections being relayed.
+/// The listeners inside, each with where it relays to, and the connections being relayed.
 pub struct Relay {
-    listener: Option<TcpListener>,
-    target: Option<BridgeTarget>,
+    listeners: Vec<(TcpListener, BridgeTarget)>,
     conns: Vec<Conn>,
     warned: bool,
 }
 
 impl Relay {
-    /// A relay from `listener` to `target` (no listener: nothing to do).
-    pub fn new(listener: Option<TcpListener>, target: Option<BridgeTarget>) -> Relay {
-        Relay { listener, target, conns: Vec::new(), warned: false }
+    /// A relay from each listener to its target (none: nothing to do).
+    pub fn new(listeners: Vec<(TcpListener, BridgeTarget)>) -> Relay {
+        Relay { listeners, conns: Vec::new(), warned: false }
     }
 
     /// The descriptors to poll and what to wait for on each, in a fixed order that
     /// [`Relay::handle`] expects back.
     pub fn interest(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut out = Vec::new();
-        if let Some(l) = &self.listener {
-            out.push((l.as_fd(), PollFlags::POLLIN));
-        }
+        let mut out: Vec<(BorrowedFd<'_>, PollFlags)> =
+            self.listeners.iter().map(|(l, _)| (l.as_fd(), PollFlags::POLLIN)).collect();
         for c in &self.conns {
             let mut inside = PollFlags::empty();
             if c.up.wants_read() {
@@ -207,12 +204,11 @@ impl Relay {
 
     /// Acts on what `poll` reported, `ready` being in [`Relay::interest`]'s order.
     pub fn handle(&mut self, ready: &[PollFlags]) {
-        let mut at = 0;
-        if self.listener.is_some() {
-            if ready.first().is_some_and(|r| !r.is_empty()) {
-                self.accept();
+        let at = self.listeners.len();
+        for i in 0..at {
+            if ready.get(i).is_some_and(|r| !r.is_empty()) {
+                self.accept(i);
             }
-            at = 1;
         }
         for (i, conn) in self.conns.iter_mut().enumerate() {
             let inside = ready.get(at + 2 * i).copied().unwrap_or_else(PollFlags::empty);
@@ -224,8 +220,8 @@ impl Relay {
         self.conns.retain(|c| !c.finished());
     }
 
-    fn accept(&mut self) {
-        let (Some(listener), Some(target)) = (&self.listener, &self.target) else { return };
+    fn accept(&mut self, which: usize) {
+        let Some((listener, target)) = self.listeners.get(which) else { return };
         loop {
             let inside = match listener.accept() {
                 Ok((stream, _)) => stream,
@@ -236,7 +232,7 @@ impl Relay {
                 Ok(s) => s,
                 Err(e) => {
                     if !self.warned {
-                        eprintln!("holdpoint run: the bridge could not reach the egress proxy at {target}: {e}");
+                        eprintln!("holdpoint run: the bridge could not reach Holdpoint's gateway at {target}: {e}");
                         self.warned = true;
                     }
                     continue;

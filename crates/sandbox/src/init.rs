@@ -64,7 +64,7 @@ pub fn run(request: &Request, layout: &Layout, pipes: Pipes, mask: SigSet, block
         report(&pipe, b'S', 0, &format!("bring the loopback interface up: {e}"));
         sys::exit_now(125);
     }
-    if let Some(bridge) = &request.bridge {
+    for bridge in request.bridges() {
         let sent = TcpListener::bind((Ipv4Addr::LOCALHOST, bridge.port))
             .map_err(|e| format!("listen on 127.0.0.1:{} for the bridge: {e}", bridge.port))
             .and_then(|l| sys::send_fd(&pipes.channel, &l).map_err(|e| format!("hand over the bridge: {e}")));

@@ -153,6 +153,12 @@ pub struct Request {
     pub protected: Vec<PathBuf>,
     /// The bridge to the egress proxy; without it the sandbox has no network but loopback.
     pub bridge: Option<Bridge>,
+    /// Further loopback ports relayed the same way: the gateway's agent-side socket (what a
+    /// hook inside calls) and its PostgreSQL proxies.
+    pub extra_bridges: Vec<Bridge>,
+    /// Files generated for the sandbox, shown read-only at a path under the home directory:
+    /// (path inside, host file). The agents' settings with Holdpoint's hooks go here.
+    pub home_overrides: Vec<(PathBuf, PathBuf)>,
     /// The PEM of the CA the proxy signs with, placed inside when there is a bridge.
     pub ca_pem: Option<String>,
     /// The command's environment, exactly.
@@ -183,10 +189,20 @@ impl Request {
             forbidden: Vec::new(),
             protected: PROTECTED_IN_WORKSPACE.iter().map(PathBuf::from).collect(),
             bridge: None,
+            extra_bridges: Vec::new(),
+            home_overrides: Vec::new(),
             ca_pem: None,
             env: Vec::new(),
             argv,
         }
+    }
+}
+
+impl Request {
+    /// Every bridge: the egress proxy's first, then the others, in the order pid 1 hands
+    /// their listening sockets to the supervisor.
+    pub fn bridges(&self) -> impl Iterator<Item = &Bridge> {
+        self.bridge.iter().chain(&self.extra_bridges)
     }
 }
 
@@ -350,6 +366,13 @@ impl Layout {
         for file in request.home_files.iter().filter_map(|p| normal(p)) {
             if file.is_file() {
                 layout.entries.push(Entry::bind(file, false));
+            }
+        }
+        for (inside, file) in &request.home_overrides {
+            if let Some(inside) = normal(inside).filter(|p| p.starts_with(&home) && p != &home)
+                && file.is_file()
+            {
+                layout.entries.push(Entry::Bind { source: resolved(file), path: inside, writable: false });
             }
         }
         for dir in request.toolchains.iter().filter_map(|p| normal(p)) {

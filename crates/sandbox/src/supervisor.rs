@@ -150,16 +150,14 @@ pub fn run(request: &Request, layout: &Layout, late_env: Option<LateEnv<'_>>) ->
         // The command reads it before anything else; if it died first, the report says why.
         let _ = std::io::Write::write_all(&mut std::fs::File::from(pipe), &bytes);
     }
-    let listener = match &request.bridge {
-        Some(_) => sys::recv_fd(&channel).ok().flatten().map(TcpListener::from),
-        None => None,
-    };
-    drop(channel);
-    if let Some(l) = &listener {
-        l.set_nonblocking(true).map_err(|e| Error::setup("bridge listener", e))?;
+    let mut listeners = Vec::new();
+    for bridge in request.bridges() {
+        let Some(listener) = sys::recv_fd(&channel).ok().flatten().map(TcpListener::from) else { break };
+        listener.set_nonblocking(true).map_err(|e| Error::setup("bridge listener", e))?;
+        listeners.push((listener, bridge.target.clone()));
     }
-    let target = request.bridge.as_ref().map(|b| b.target.clone());
-    let outcome = supervise(child, &signals, report_r, Relay::new(listener, target));
+    drop(channel);
+    let outcome = supervise(child, &signals, report_r, Relay::new(listeners));
     drop(placeholders);
     outcome
 }

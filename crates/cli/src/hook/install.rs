@@ -48,6 +48,20 @@ pub fn run(agent: &str, project: Option<&Path>, json: bool, install: bool) -> Re
     Ok(0)
 }
 
+/// The settings `agent` sees inside `holdpoint run`'s sandbox, whose home directory is a new
+/// one: the user's own settings (when they are JSON Holdpoint can edit) with Holdpoint's hook
+/// running `command`. Returns the file's path relative to the home directory, and its text.
+pub fn sandboxed_settings(agent: Agent, home: &Path, command: &str) -> Result<(&'static str, String)> {
+    let file = home.join(settings_file(agent));
+    let mut settings = read_settings(&file).ok().flatten().unwrap_or_else(|| Value::Object(Map::new()));
+    if remove_ours(&mut settings, agent).is_err() || add_ours(&mut settings, agent, command).is_err() {
+        // Settings whose "hooks" Holdpoint cannot edit are not shown; the hook is.
+        settings = Value::Object(Map::new());
+        add_ours(&mut settings, agent, command)?;
+    }
+    Ok((settings_file(agent), serde_json::to_string_pretty(&settings)? + "\n"))
+}
+
 /// The settings file, relative to the home or project directory.
 fn settings_file(agent: Agent) -> &'static str {
     match agent {
@@ -99,7 +113,7 @@ fn apply(agent: Agent, file: &Path, command: &str, install: bool) -> Result<Repo
 }
 
 /// The settings as JSON; `None` when there is no file. An empty file is an empty object.
-fn read_settings(file: &Path) -> Result<Option<Value>> {
+pub(crate) fn read_settings(file: &Path) -> Result<Option<Value>> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -119,7 +133,7 @@ fn read_settings(file: &Path) -> Result<Option<Value>> {
 
 /// Write the settings (through a temporary file, keeping the old file's permissions), backing
 /// the old file up first when there is one and no backup yet.
-fn write_settings(file: &Path, settings: &Value, existed: bool) -> Result<Option<PathBuf>> {
+pub(crate) fn write_settings(file: &Path, settings: &Value, existed: bool) -> Result<Option<PathBuf>> {
     let mut backup = None;
     if existed {
         let path = with_suffix(file, ".holdpoint-backup");

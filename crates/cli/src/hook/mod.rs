@@ -21,8 +21,10 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use holdpoint_core::Denial;
 
-pub use wire::Agent;
+pub use install::sandboxed_settings;
+pub(crate) use install::{read_settings, write_settings};
 use wire::Outcome;
+pub use wire::{Agent, shell_quote};
 
 /// Hook payloads larger than this are refused unread.
 const MAX_INPUT: u64 = 8 << 20;
@@ -91,36 +93,56 @@ fn respond(agent: Agent) -> u8 {
     let deadline = if fault == Some(Fault::Hang) { Duration::from_secs(1) } else { DEADLINE };
     let (tx, rx) = mpsc::channel();
     let worker = thread::Builder::new().name("hook".into()).spawn(move || {
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| answer_stdin(agent, fault)))
-            .unwrap_or_else(|_| internal("it failed unexpectedly (a panic)"));
+        let answer = panic::catch_unwind(AssertUnwindSafe(|| answer_stdin(agent, fault)))
+            .unwrap_or_else(|_| wire::render(agent, &internal("it failed unexpectedly (a panic)")));
         // The receiver is gone only after the deadline, when a deny was already printed.
-        let _ = tx.send(outcome);
+        let _ = tx.send(answer);
     });
-    let outcome = match worker {
-        Err(e) => internal(&format!("it could not start its worker thread: {e}")),
+    let answer = match worker {
+        Err(e) => wire::render(agent, &internal(&format!("it could not start its worker thread: {e}"))),
         Ok(_) => match rx.recv_timeout(deadline) {
-            Ok(outcome) => outcome,
-            Err(RecvTimeoutError::Timeout) => internal(&format!("it found no answer within {} s", deadline.as_secs())),
-            Err(RecvTimeoutError::Disconnected) => internal("its worker thread ended without an answer"),
+            Ok(answer) => answer,
+            Err(RecvTimeoutError::Timeout) => {
+                wire::render(agent, &internal(&format!("it found no answer within {} s", deadline.as_secs())))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                wire::render(agent, &internal("its worker thread ended without an answer"))
+            }
         },
     };
     let mut out = std::io::stdout().lock();
     // Nothing is left to do if stdout is gone: the agent has stopped listening.
-    let _ = out.write_all(wire::render(agent, &outcome).as_bytes()).and_then(|()| out.flush());
+    let _ = out.write_all(answer.as_bytes()).and_then(|()| out.flush());
     0
 }
 
-fn answer_stdin(agent: Agent, fault: Option<Fault>) -> Outcome {
+/// The agent's answer to the payload on stdin, rendered: decided here, or — inside
+/// `holdpoint run`'s sandbox, which cannot see the store — by the gateway through its
+/// agent-side socket.
+fn answer_stdin(agent: Agent, fault: Option<Fault>) -> String {
     let mut payload = Vec::new();
     if let Err(e) = std::io::stdin().lock().take(MAX_INPUT + 1).read_to_end(&mut payload) {
-        return decide::deny(&Denial::BadInput { reason: format!("the hook input cannot be read: {e}") });
+        let reason = format!("the hook input cannot be read: {e}");
+        return wire::render(agent, &decide::deny(&Denial::BadInput { reason }));
     }
     if payload.len() as u64 > MAX_INPUT {
         let reason = format!("the hook input is larger than {} MiB", MAX_INPUT >> 20);
-        return decide::deny(&Denial::BadInput { reason });
+        return wire::render(agent, &decide::deny(&Denial::BadInput { reason }));
     }
     inject(fault);
-    decide::answer(agent, &payload)
+    match std::env::var(crate::agent_socket::ADDR_VAR).ok().filter(|a| !a.is_empty()) {
+        Some(addr) => crate::agent_socket::ask(&addr, agent, &payload, DEADLINE)
+            .unwrap_or_else(|reason| wire::render(agent, &internal(&reason))),
+        None => wire::render(agent, &decide::answer(agent, &payload)),
+    }
+}
+
+/// The rendered answer to one payload, decided in this process (the gateway's agent-side
+/// socket calls this for hooks inside a sandbox); a panic is a deny.
+pub fn answer_payload(agent: Agent, payload: &[u8]) -> String {
+    panic::catch_unwind(AssertUnwindSafe(|| decide::answer(agent, payload)))
+        .map(|outcome| wire::render(agent, &outcome))
+        .unwrap_or_else(|_| wire::render(agent, &internal("it failed unexpectedly (a panic)")))
 }
 
 fn internal(reason: &str) -> Outcome {
