@@ -4,7 +4,7 @@
 //
 // Environment: HP_URL (the console), HP_ALICE and HP_BOB (token files), HP_SHOTS (screenshot
 // directory), HP_PROFILE (a fresh profile directory), HP_HOLDS (JSON: {approve, two, cool,
-// deny: {id, command}, http: {id, placeholder}, mcp: {id}}), HP_CHECKPOINT (the checkpoint id to restore).
+// deny: {id, command}, http: {id, placeholder}, mcp: {id}}), HP_CHECKPOINT (the checkpoint id to restore), HP_TRASH (the SQL trash entry to restore, `BLOCK/ID`).
 // Prints one "ok <step>" line per step; any failure exits 1 with the reason.
 
 import { chromium } from 'playwright-core';
@@ -17,6 +17,7 @@ const bob = readFileSync(process.env.HP_BOB, 'utf8').trim();
 const shots = process.env.HP_SHOTS;
 const holds = JSON.parse(process.env.HP_HOLDS);
 const checkpoint = process.env.HP_CHECKPOINT;
+const trash = process.env.HP_TRASH;
 const TIMEOUT = 15000;
 
 function check(cond, message) {
@@ -177,6 +178,13 @@ try {
   await page.locator('#recover-msg', { hasText: `restored checkpoint ${checkpoint}` }).waitFor();
   await page.screenshot({ path: join(shots, 'recover.png'), fullPage: true });
   step('restored a checkpoint');
+
+  // Recover: a table the PostgreSQL proxy soft-deleted, back from the trash.
+  await page.getByRole('button', { name: `Restore trash entry ${trash}` }).click();
+  await page.getByRole('button', { name: `Confirm restore of trash entry ${trash}` }).click();
+  await page.locator('#recover-msg', { hasText: 'from the trash' }).waitFor();
+  await page.screenshot({ path: join(shots, 'recover-trash.png'), fullPage: true });
+  step('restored from the trash');
 
   // A state change without the CSRF token, or with a wrong one, is refused.
   const refused = await page.evaluate(async (id) => {

@@ -45,11 +45,19 @@ fn refusals<'a>(records: &'a [Value], channel: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// A directory for `--keep`, removed afterwards. Not under a system temp dir (where the checkout
+/// and its target dir may be): Holdpoint treats those as scratch, and the replayed production
+/// data must not look like scratch to the hooks. Under `~/.cache`, where the demo's own world goes.
+fn keep_dir(prefix: &str) -> tempfile::TempDir {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap();
+    let base = home.join(".cache/holdpoint-tests");
+    std::fs::create_dir_all(&base).unwrap();
+    tempfile::Builder::new().prefix(prefix).tempdir_in(base).unwrap()
+}
+
 #[test]
 fn the_incident_loses_data_unprotected_and_nothing_with_hooks_or_in_the_sandbox() {
-    // Not under /tmp: Holdpoint treats the system temp dirs as scratch, and the replayed
-    // production data must not look like scratch to the hooks.
-    let keep = tempfile::Builder::new().prefix("demo-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let keep = keep_dir("demo-");
     let world = keep.path().join("world");
     let out = Command::cargo_bin("holdpoint").unwrap().args(["demo", "--json", "--keep"]).arg(&world).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -151,7 +159,7 @@ fn the_incident_loses_data_unprotected_and_nothing_with_hooks_or_in_the_sandbox(
 /// the rest.
 #[test]
 fn without_postgresql_the_sql_steps_are_named_as_not_run() {
-    let keep = tempfile::Builder::new().prefix("demo-nopg-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let keep = keep_dir("demo-nopg-");
     let out = Command::cargo_bin("holdpoint")
         .unwrap()
         .env("HOLDPOINT_DEMO_PG_BIN", keep.path().join("no-postgres-here"))

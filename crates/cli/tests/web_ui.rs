@@ -1,11 +1,16 @@
 //! The approvals console in real Chromium: the real `holdpoint serve`, holds made by real
 //! `holdpoint hook claude` calls that wait for a decision, and `tests/ui/console.mjs`
 //! (playwright-core driving Debian's /usr/bin/chromium) signing in, approving, denying, two
-//! approvers, cancelling during a cool-off, searching the audit log, restoring a checkpoint,
-//! and being refused with a wrong token or without the CSRF token. The hooks' answers, the
-//! restored file and the audit log are checked here afterwards. `scripts/setup` installs
-//! chromium and the script's node modules.
+//! approvers, cancelling during a cool-off, searching the audit log, restoring a checkpoint and
+//! a table the PostgreSQL proxy soft-deleted (a real PostgreSQL 15 from the store tests'
+//! harness), and being refused with a wrong token or without the CSRF token. The hooks'
+//! answers, the restored file and table and the audit log are checked here afterwards.
+//! `scripts/setup` installs chromium and the script's node modules.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[allow(dead_code, unused_macros, unused_imports)]
+#[path = "../../store/tests/store/common.rs"]
+mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -162,10 +167,24 @@ fn the_console_in_chromium_decides_real_holds() {
     std::fs::create_dir(env.work.path().join(".git")).unwrap();
     assert!(env.cmd().arg("init").output().unwrap().status.success());
     let (api, proxy) = free_ports();
+    let (pg_listen, _) = free_ports();
+    // A production database behind the PostgreSQL proxy: the agent's DROP TABLE is soft-deleted.
+    let server = common::Postgres::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(server.fresh_database("app"));
+    let pg_port: u16 = url.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
+    let direct = format!("host=127.0.0.1 port={pg_port} user=postgres dbname=app");
+    let setup = "CREATE ROLE app LOGIN PASSWORD 'app-real-pw'; GRANT CREATE ON SCHEMA public TO app; \
+                 GRANT CREATE ON DATABASE app TO app; SET ROLE app; \
+                 CREATE TABLE invoices (id int PRIMARY KEY, total numeric); \
+                 INSERT INTO invoices SELECT g, g * 2 FROM generate_series(1, 40) g;";
+    assert!(psql(&direct, "", setup).0, "setting up the database");
     std::fs::write(
         env.holdpoint.path().join("config/config.toml"),
         format!(
-            "hold_wait = \"45s\"\n\n[api]\nlisten = \"127.0.0.1:{api}\"\n\n[proxy]\nlisten = \"127.0.0.1:{proxy}\"\n"
+            "hold_wait = \"45s\"\n\n[api]\nlisten = \"127.0.0.1:{api}\"\n\n[proxy]\nlisten = \"127.0.0.1:{proxy}\"\n\n\
+             [[postgres]]\nname = \"prod\"\nlisten = \"127.0.0.1:{pg_listen}\"\nupstream = \"127.0.0.1:{pg_port}\"\n\
+             database = \"app\"\ncredential = \"prod-db\"\n"
         ),
     )
     .unwrap();
@@ -186,6 +205,17 @@ fn the_console_in_chromium_decides_real_holds() {
     let added = adding.wait_with_output().unwrap();
     assert!(added.status.success());
     let placeholder =
+        serde_json::from_slice::<Value>(&added.stdout).unwrap()["placeholders"]["value"].as_str().unwrap().to_owned();
+    let mut add = env.cmd();
+    add.args(["vault", "add", "prod-db", "--host", "127.0.0.1", "--kind", "postgres", "--json"])
+        .env("HOLDPOINT_VAULT_KEY_FILE", &key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut adding = add.spawn().unwrap();
+    adding.stdin.take().unwrap().write_all(b"app:app-real-pw").unwrap();
+    let added = adding.wait_with_output().unwrap();
+    assert!(added.status.success());
+    let db_placeholder =
         serde_json::from_slice::<Value>(&added.stdout).unwrap()["placeholders"]["value"].as_str().unwrap().to_owned();
 
     // A checkpoint to restore from the browser, then the agent changes the file.
@@ -213,6 +243,13 @@ fn the_console_in_chromium_decides_real_holds() {
         up
     });
     assert!(ready, "the console did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+
+    // The agent drops a table through the proxy: it lands in the trash, restorable from the page.
+    let through_proxy = format!("host=127.0.0.1 port={pg_listen} user=agent dbname=app");
+    let (ok, out, err) = psql(&through_proxy, &db_placeholder, "DROP TABLE invoices");
+    assert!(ok && out.trim() == "DROP TABLE", "{out}{err}");
+    let rows = || psql(&direct, "", "SELECT count(*) FROM invoices").1.trim().to_owned();
+    assert_ne!(rows(), "40", "the table is in the trash");
 
     let (approve_hook, approve) = env.held("rm -rf /var/lib/app/data");
     let (deny_hook, deny) = env.held("rm -rf /var/lib/app/logs");
@@ -258,6 +295,7 @@ fn the_console_in_chromium_decides_real_holds() {
         .env("HP_PROFILE", profile.path())
         .env("HP_HOLDS", holds.to_string())
         .env("HP_CHECKPOINT", checkpoint.to_string())
+        .env("HP_TRASH", "prod/1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&node.stdout);
@@ -276,6 +314,7 @@ fn the_console_in_chromium_decides_real_holds() {
         "hold page",
         "audit search",
         "restored a checkpoint",
+        "restored from the trash",
         "csrf refused",
         "no console errors",
     ] {
@@ -295,8 +334,10 @@ fn the_console_in_chromium_decides_real_holds() {
     let cancelled = answer(cool_hook);
     assert!(cancelled.contains("\"permissionDecision\":\"deny\""), "{cancelled}");
 
-    // The checkpoint came back, and the restore is in the audit log with its approver.
+    // The checkpoint and the table came back, and the restores are in the audit log with their
+    // approver.
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "original");
+    assert_eq!(rows(), "40", "the table is back with its rows");
     let out = env.cmd().args(["audit", "show", "--json"]).output().unwrap();
     let records: Vec<Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -357,4 +398,25 @@ fn the_console_in_chromium_decides_real_holds() {
         let token = std::fs::read_to_string(token).unwrap();
         assert!(!served.contains(token.trim()), "no token in the server's output");
     }
+}
+
+/// psql with a connection string and a password: (success, stdout, stderr).
+fn psql(conninfo: &str, password: &str, sql: &str) -> (bool, String, String) {
+    let out = Command::new("psql")
+        .arg(conninfo)
+        .args(["-X", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .env_remove("PGHOST")
+        .env_remove("PGPORT")
+        .env_remove("PGUSER")
+        .env_remove("PGDATABASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
