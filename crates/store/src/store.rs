@@ -138,10 +138,25 @@ impl Store {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let key_path = state_dir.join(AUDIT_KEY_FILE);
-        let mut conn = AnyConnection::connect(url).await.map_err(|e| open_error(&e, place))?;
-        let checked = prepare(&mut conn, backend, &key_path, place).await;
-        let _ = conn.close().await;
-        let (created_key, version, public) = checked?;
+        let mut tries = 0;
+        let (created_key, version, public) = loop {
+            let mut conn = AnyConnection::connect(url).await.map_err(|e| open_error(&e, place))?;
+            let checked = prepare(&mut conn, backend, &key_path, place).await;
+            let _ = conn.close().await;
+            match checked {
+                // Two first opens of one new SQLite file race while it becomes a WAL database;
+                // SQLite answers the loser "database is locked" at once, without its busy
+                // handler. Preparing is idempotent (the schema is created under the write lock),
+                // so the loser tries again.
+                Err(Error::Open { detail, .. })
+                    if backend == Backend::Sqlite && detail.contains("database is locked") && tries < BUSY_TRIES =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => break other?,
+            }
+        };
         if version > SCHEMA_VERSION {
             return Err(Error::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
         }
@@ -213,6 +228,9 @@ impl Store {
 pub(crate) fn head_message(seq: u64, hash: &str) -> Vec<u8> {
     netstrings(&["holdpoint.audit.head.v1", &seq.to_string(), hash])
 }
+
+/// How often a first open that found the new SQLite file locked tries again (20 ms apart).
+const BUSY_TRIES: u32 = 250;
 
 async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::query("PRAGMA busy_timeout = 60000").execute(&mut *conn).await?;
