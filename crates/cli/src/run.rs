@@ -180,7 +180,7 @@ fn request(home: &Home, args: &RunArgs, settings_dir: &Path) -> Result<(Request,
         request.extra_bridges.extend(postgres_bridges(&config, args.proxy_port));
     }
     let exe = std::env::current_exe().context("cannot find the path of the running holdpoint binary")?;
-    request.home_overrides = hook_settings(&user_home, &exe, settings_dir)?;
+    request.home_overrides = hook_settings(&user_home, &exe, settings_dir, &args.command)?;
     let shown = exe.starts_with(&request.workspace) || request.allow_read.iter().any(|p| exe.starts_with(p));
     if !shown && !request.forbidden.iter().any(|f| exe.starts_with(f)) {
         // The hooks inside run this binary.
@@ -201,10 +201,18 @@ fn request(home: &Home, args: &RunArgs, settings_dir: &Path) -> Result<(Request,
 /// The agents' settings inside the sandbox, each with Holdpoint's hook (which reaches the
 /// gateway through the agent-side socket): written to `dir` and shown read-only in the
 /// sandbox's home, so the brake works inside the wall and the agent cannot take it out.
-fn hook_settings(user_home: &Path, exe: &Path, dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+/// The agents are those the user has settings for (their directory exists under the home
+/// directory) and the one the command names (`holdpoint run -- claude` on a fresh machine).
+fn hook_settings(user_home: &Path, exe: &Path, dir: &Path, argv: &[OsString]) -> Result<Vec<(PathBuf, PathBuf)>> {
     let command = format!("{} hook", crate::hook::shell_quote(&exe.display().to_string()));
+    let program = argv.first().map(Path::new).and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or("");
+    let named =
+        |agent: crate::hook::Agent| program == agent.name() || program.starts_with(&format!("{}-", agent.name()));
+    let used = |agent: crate::hook::Agent| {
+        Path::new(crate::hook::settings_file(agent)).parent().is_some_and(|d| user_home.join(d).is_dir())
+    };
     let mut shown = Vec::new();
-    for agent in crate::hook::Agent::ALL {
+    for agent in crate::hook::Agent::ALL.into_iter().filter(|a| named(*a) || used(*a)) {
         let (relative, text) =
             crate::hook::sandboxed_settings(agent, user_home, &format!("{command} {}", agent.name()))?;
         let file = dir.join(agent.name()).with_extension("json");

@@ -78,6 +78,8 @@ impl World {
         write(&home.join(".aws/credentials"), "[default]\naws_secret_access_key = AWS-CREDENTIALS-MARKER\n");
         write(&home.join(".local/state/holdpoint/marker"), "DEFAULT-STATE-MARKER\n");
         write(&home.join(".gitconfig"), "[user]\n\tname = Sandbox Test\n\temail = sandbox@example.invalid\n");
+        // The user's Claude Code settings: inside, they carry Holdpoint's hook as well.
+        write(&home.join(".claude/settings.json"), "{\"permissions\": {\"allow\": [\"Bash(ls:*)\"]}}\n");
         let ws = root.join("projects/app");
         let other = root.join("projects/other");
         write(&other.join(".env"), "API_KEY=OTHER-PROJECT-MARKER\n");
@@ -825,6 +827,9 @@ printf '%s' "$PAYLOAD" | sh -c "$hook"
     let first = world.run(&[], script, &env);
     let shown = text(&first);
     assert!(first.status.success(), "{shown}");
+    // The user's own settings are kept beside the hook.
+    let kept = world.run(&[], "grep -c 'Bash(ls:\\*)' ~/.claude/settings.json; test ! -e ~/.codex", &env);
+    assert!(kept.status.success() && text(&kept).starts_with('1'), "{}", text(&kept));
     assert!(shown.contains(&format!("hook={bin} hook claude")), "{shown}");
     assert!(shown.contains("Holdpoint held this action as hold 1"), "{shown}");
     assert!(shown.contains("\"permissionDecision\":\"deny\""), "{shown}");

@@ -63,7 +63,7 @@ pub fn sandboxed_settings(agent: Agent, home: &Path, command: &str) -> Result<(&
 }
 
 /// The settings file, relative to the home or project directory.
-fn settings_file(agent: Agent) -> &'static str {
+pub fn settings_file(agent: Agent) -> &'static str {
     match agent {
         Agent::Claude => ".claude/settings.json",
         Agent::Codex => ".codex/hooks.json",

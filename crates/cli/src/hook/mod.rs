@@ -21,8 +21,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use holdpoint_core::Denial;
 
-pub use install::sandboxed_settings;
 pub(crate) use install::{read_settings, write_settings};
+pub use install::{sandboxed_settings, settings_file};
 use wire::Outcome;
 pub use wire::{Agent, shell_quote};
 
