@@ -81,10 +81,10 @@ async fn serve(
         Some(l) => l.local_addr().context("cannot read the listen address")?.to_string(),
         None => home.state.join(crate::agent_socket::PROXY_SOCKET).display().to_string(),
     };
-    let own: Vec<std::net::SocketAddr> = std::iter::once(config.api_listen)
-        .chain(config.postgres.iter().map(|p| p.listen))
-        .chain(config.mcp.iter().map(|m| m.listen))
-        .collect();
+    // Holdpoint's other listeners, as bound (a port of 0 in the config is chosen at bind time):
+    // the proxy refuses requests to them.
+    let mut own: Vec<std::net::SocketAddr> =
+        std::iter::once(config.api_listen).chain(config.mcp.iter().map(|m| m.listen)).collect();
     let profile = config.profile.as_str();
     let (stop_pg, pg_stopped) = tokio::sync::watch::channel(false);
     let mut pg_lines = Vec::new();
@@ -95,6 +95,7 @@ async fn serve(
         for block in &config.postgres {
             let listener = Proxy::bind(block.listen).await.with_context(|| format!("[[postgres]] {}", block.name))?;
             let addr = listener.local_addr().context("cannot read the listen address")?;
+            own.push(addr);
             pg_lines.push(format!(
                 "holdpoint: PostgreSQL proxy {} listening on postgres://{addr}/{} (upstream {}); agents give the \
                  placeholder of vault secret {:?} as password",
@@ -122,6 +123,7 @@ async fn serve(
         };
         Some(crate::web_recover::start(home, &store, config.api_listen, trash).await?)
     };
+    own.extend(console.as_ref().map(|c| c.addr));
     let gate = Gate::new(engine, config, store.clone(), audit, credentials);
     let proxy = Arc::new(Proxy::new(gate, ca, upstream).with_own_listeners(own));
     eprintln!(

@@ -18,6 +18,8 @@ use crate::home::Home;
 
 /// The running console: stop it with [`WebConsole::stop`].
 pub struct WebConsole {
+    /// Where it listens (the port chosen when `[api] listen` gives 0).
+    pub addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -44,7 +46,7 @@ pub async fn start(
         }
     });
     eprintln!("holdpoint: approvals console on http://{addr}/ (sign in with an approver token)");
-    Ok(WebConsole { stop, task })
+    Ok(WebConsole { addr, stop, task })
 }
 
 impl WebConsole {

@@ -100,6 +100,31 @@ fn serve(home: &Path, key: &Path) -> Gateway {
     Gateway { serve, pg, console }
 }
 
+/// A Holdpoint home whose vault holds the database's real credential (`prod-db`, kind
+/// postgres) and whose config has one `[[postgres]]` block, `prod`, in front of the server on
+/// `port`; with the vault key file and the placeholder agents give as password.
+fn gateway_home(port: u16) -> (TempDir, PathBuf, String) {
+    let home = TempDir::new().unwrap();
+    let key: PathBuf = home.path().join("vault.key");
+    std::fs::write(&key, format!("{}\n", "7c".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    holdpoint(home.path(), &key).arg("init").assert().success();
+    let added = holdpoint(home.path(), &key)
+        .args(["vault", "add", "prod-db", "--host", "127.0.0.1", "--kind", "postgres", "--json"])
+        .write_stdin(format!("app:{REAL_PASSWORD}"))
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&added.get_output().stdout).unwrap();
+    let placeholder = v["placeholders"]["value"].as_str().unwrap().to_owned();
+    let config = format!(
+        "hold_wait = \"0s\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[proxy]\nlisten = \"127.0.0.1:0\"\n\n[[postgres]]\nname = \"prod\"\n\
+         listen = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\
+         credential = \"prod-db\"\n"
+    );
+    std::fs::write(home.path().join("config/config.toml"), config).unwrap();
+    (home, key, placeholder)
+}
+
 /// Everything a restore must give back, read directly: rows (count and checksum), indexes,
 /// constraints, the serial sequence's next value.
 fn fingerprint(direct: &str, table: &str) -> String {
@@ -164,24 +189,7 @@ fn soft_deletes_are_restored_exactly_purges_are_held_and_cascades_are_held() {
     let before_deleted = fingerprint(&direct, "deleted");
     assert!(before_kept.starts_with("1000|"), "{before_kept}");
 
-    let home = TempDir::new().unwrap();
-    let key: PathBuf = home.path().join("vault.key");
-    std::fs::write(&key, format!("{}\n", "7c".repeat(32))).unwrap();
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    holdpoint(home.path(), &key).arg("init").assert().success();
-    let added = holdpoint(home.path(), &key)
-        .args(["vault", "add", "prod-db", "--host", "127.0.0.1", "--kind", "postgres", "--json"])
-        .write_stdin(format!("app:{REAL_PASSWORD}"))
-        .assert()
-        .success();
-    let v: Value = serde_json::from_slice(&added.get_output().stdout).unwrap();
-    let placeholder = v["placeholders"]["value"].as_str().unwrap().to_owned();
-    let config = format!(
-        "hold_wait = \"0s\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[proxy]\nlisten = \"127.0.0.1:0\"\n\n[[postgres]]\nname = \"prod\"\n\
-         listen = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\
-         credential = \"prod-db\"\n"
-    );
-    std::fs::write(home.path().join("config/config.toml"), config).unwrap();
+    let (home, key, placeholder) = gateway_home(port);
     let gw = serve(home.path(), &key);
     let (host, pg_port) = gw.pg.rsplit_once(':').unwrap();
     let proxy = format!("host={host} port={pg_port} user=agent dbname=app");
@@ -333,24 +341,7 @@ fn the_console_lists_the_sql_trash_and_restores_from_it() {
     );
     let (ok, _, err) = psql(&direct, "", &setup);
     assert!(ok, "{err}");
-    let home = TempDir::new().unwrap();
-    let key: PathBuf = home.path().join("vault.key");
-    std::fs::write(&key, format!("{}\n", "5e".repeat(32))).unwrap();
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    holdpoint(home.path(), &key).arg("init").assert().success();
-    let added = holdpoint(home.path(), &key)
-        .args(["vault", "add", "prod-db", "--host", "127.0.0.1", "--kind", "postgres", "--json"])
-        .write_stdin(format!("app:{REAL_PASSWORD}"))
-        .assert()
-        .success();
-    let v: Value = serde_json::from_slice(&added.get_output().stdout).unwrap();
-    let placeholder = v["placeholders"]["value"].as_str().unwrap().to_owned();
-    let config = format!(
-        "hold_wait = \"0s\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[proxy]\nlisten = \"127.0.0.1:0\"\n\n[[postgres]]\n\
-         name = \"prod\"\nlisten = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\
-         credential = \"prod-db\"\n"
-    );
-    std::fs::write(home.path().join("config/config.toml"), config).unwrap();
+    let (home, key, placeholder) = gateway_home(port);
     let out = holdpoint(home.path(), &key).args(["approver", "add", "alice", "--json"]).assert().success();
     let token =
         serde_json::from_slice::<Value>(&out.get_output().stdout).unwrap()["token"].as_str().unwrap().to_owned();

@@ -196,9 +196,11 @@ impl Gateway {
         };
         let mut lines = BufReader::new(gw.serve.stderr.take().unwrap()).lines();
         // The proxy's line, after whatever else `serve` says first (the approvals console).
+        let mut before = String::new();
         let first = lines
             .by_ref()
             .map_while(Result::ok)
+            .inspect(|l| before.push_str(&format!("{l}\n")))
             .find(|l| l.contains("listening on http://") || l.contains("error"))
             .unwrap_or_default();
         gw.addr = first
@@ -207,7 +209,7 @@ impl Gateway {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no startup line: {first}"))
             .to_owned();
-        gw.log.lock().unwrap().push_str(&format!("{first}\n"));
+        gw.log.lock().unwrap().push_str(&before);
         let sink = Arc::clone(&gw.log);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -355,6 +357,12 @@ fn allowed_requests_reach_the_upstream_as_sent() {
     assert_eq!(refused["verdict"], "deny", "a request to the proxy itself is not forwarded: {refused}");
     let looped = gw.curl(&[&format!("http://{}/again", gw.addr)]);
     assert_eq!(looped.status, 403, "a request addressed to the proxy is not sent round again: {looped:?}");
+    // Nor is one to the approvals console, at the port it was given when it started.
+    let log = gw.log.lock().unwrap().clone();
+    let console = log.split("approvals console on http://").nth(1).and_then(|r| r.split('/').next()).unwrap();
+    let approvals = gw.curl(&[&format!("http://{console}/api/holds")]);
+    assert_eq!(approvals.status, 403, "{approvals:?}");
+    assert!(approvals.body.contains("own listeners"), "{approvals:?}");
 }
 
 #[test]

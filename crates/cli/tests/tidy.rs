@@ -121,6 +121,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// function has a `// SAFETY:` comment just above it.
 #[test]
 fn sandbox_unsafe_is_allowed_item_by_item_with_a_safety_comment() {
+    // The keyword is spelt in two halves, so this file holds no text that reads as an unsafe
+    // block, function or impl to a search of the source.
+    const KEYWORD: &str = concat!("un", "safe");
+    const OPENERS: [&str; 3] = [" {", " fn ", " impl "];
     let crates = workspace_crates();
     let (_, _, dir) = crates.get("sandbox").expect("the sandbox crate exists");
     let mut files = Vec::new();
@@ -132,7 +136,7 @@ fn sandbox_unsafe_is_allowed_item_by_item_with_a_safety_comment() {
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
-            if !(code.contains("unsafe {") || code.contains("unsafe fn ") || code.contains("unsafe impl ")) {
+            if !OPENERS.iter().any(|o| code.contains(&format!("{KEYWORD}{o}"))) {
                 continue;
             }
             blocks += 1;
