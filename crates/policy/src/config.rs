@@ -124,6 +124,50 @@ pub struct PostgresProxy {
     /// Tags of the database, such as `production`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// TLS to the real server.
+    #[serde(default)]
+    pub tls: PgTls,
+    /// Extra trusted CA certificates (PEM, an absolute path) for `tls = "verify-full"`.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// `tls` of a `[[postgres]]` block: how Holdpoint connects to the real server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PgTls {
+    /// Plaintext (the server is never asked for TLS).
+    #[default]
+    Disable,
+    /// TLS, the server's certificate not checked (libpq's `sslmode=require`).
+    Require,
+    /// TLS, the certificate chain checked against the Mozilla roots and `ca_file`, and its
+    /// name against the upstream host (libpq's `sslmode=verify-full`).
+    VerifyFull,
+}
+
+impl PgTls {
+    /// The value as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PgTls::Disable => "disable",
+            PgTls::Require => "require",
+            PgTls::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PgTls {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "disable" => Ok(PgTls::Disable),
+            "require" => Ok(PgTls::Require),
+            "verify-full" => Ok(PgTls::VerifyFull),
+            _ => Err(serde::de::Error::custom(format!(
+                "tls {s:?} is not one of \"disable\", \"require\" or \"verify-full\""
+            ))),
+        }
+    }
 }
 
 /// `[[mcp]]`: one streamable-HTTP MCP upstream.
@@ -260,6 +304,25 @@ impl Config {
             Ok(())
         };
         names(raw.postgres.iter().map(|p| (p.span(), p.get_ref().name.clone())).collect(), "postgres")?;
+        for block in &raw.postgres {
+            let p = block.get_ref();
+            let why = match &p.ca_file {
+                Some(_) if p.tls != PgTls::VerifyFull => Some(format!(
+                    "[[postgres]] block {:?} has a ca_file but tls = {:?}; the ca_file is used with tls = \"verify-full\" only",
+                    p.name,
+                    p.tls.as_str()
+                )),
+                Some(path) if !path.is_absolute() => Some(format!(
+                    "[[postgres]] block {:?}: ca_file {:?} must be an absolute path",
+                    p.name,
+                    path.display().to_string()
+                )),
+                _ => None,
+            };
+            if let Some(msg) = why {
+                return Err(Error::Config(Located::at(file, text, block.span().start, msg)));
+            }
+        }
         names(raw.mcp.iter().map(|p| (p.span(), p.get_ref().name.clone())).collect(), "mcp")?;
         Ok(Config {
             profile: raw.profile.unwrap_or_default(),
@@ -375,5 +438,43 @@ mod tests {
         assert!(config.host_tags("evilrailway.app").is_empty());
         assert_eq!(config.host_tags("api.example.com"), ["billing", "production"]);
         assert!(config.host_tags("x.api.example.com").is_empty());
+    }
+
+    const BLOCK: &str = "[[postgres]]\nname = \"prod\"\nlisten = \"127.0.0.1:6432\"\nupstream = \"db.internal:5432\"\n\
+                         database = \"app\"\ncredential = \"prod-db\"\n";
+
+    #[test]
+    fn postgres_tls_defaults_to_disable_and_takes_the_three_modes() {
+        use super::PgTls;
+        let config = Config::parse("config.toml", BLOCK).unwrap();
+        assert_eq!((config.postgres[0].tls, config.postgres[0].ca_file.as_deref()), (PgTls::Disable, None));
+        for (value, mode) in
+            [("disable", PgTls::Disable), ("require", PgTls::Require), ("verify-full", PgTls::VerifyFull)]
+        {
+            let config = Config::parse("config.toml", &format!("{BLOCK}tls = \"{value}\"\n")).unwrap();
+            assert_eq!(config.postgres[0].tls, mode);
+            assert_eq!(mode.as_str(), value);
+        }
+        let config =
+            Config::parse("config.toml", &format!("{BLOCK}tls = \"verify-full\"\nca_file = \"/etc/db/ca.pem\"\n"))
+                .unwrap();
+        assert_eq!(config.postgres[0].ca_file.as_deref(), Some(std::path::Path::new("/etc/db/ca.pem")));
+    }
+
+    #[test]
+    fn postgres_tls_errors_name_the_valid_values_and_the_place() {
+        let e = Config::parse("config.toml", &format!("{BLOCK}tls = \"verify-ca\"\n")).unwrap_err().to_string();
+        assert!(e.contains("config.toml:7:") && e.contains("\"verify-ca\""), "{e}");
+        assert!(e.contains("\"disable\", \"require\" or \"verify-full\""), "{e}");
+        let e = Config::parse("config.toml", &format!("{BLOCK}tls = \"require\"\nca_file = \"/ca.pem\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("config.toml:1:") && e.contains("verify-full\" only"), "{e}");
+        let e = Config::parse("config.toml", &format!("{BLOCK}ca_file = \"/ca.pem\"\n")).unwrap_err().to_string();
+        assert!(e.contains("tls = \"disable\""), "{e}");
+        let e = Config::parse("config.toml", &format!("{BLOCK}tls = \"verify-full\"\nca_file = \"ca.pem\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("absolute path"), "{e}");
     }
 }

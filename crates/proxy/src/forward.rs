@@ -150,7 +150,7 @@ fn bad_gateway(e: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
 }
 
 /// The certificates of a PEM file.
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+pub(crate) fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     use rustls::pki_types::pem::PemObject;
     let bad = |reason: String| Error::CertFile { path: path.to_path_buf(), reason };
     let certs = CertificateDer::pem_file_iter(path)

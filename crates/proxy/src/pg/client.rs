@@ -2,8 +2,8 @@
 //! trash's list, restore and purge): text results only, one statement text at a time.
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
+use super::tls::{self, ServerStream};
 use super::wire::message;
 use super::wire::{MESSAGE_MAX, cstr, push_cstr, read_message};
 use super::{Upstream, WireError, connect_upstream};
@@ -31,20 +31,21 @@ pub enum ClientError {
 /// One row: its columns' text, `None` for NULL.
 pub type Row = Vec<Option<String>>;
 
-/// An authenticated connection to a block's server.
+/// An authenticated connection to a block's server (over TLS when the block asks for it).
 pub(crate) struct Client {
-    stream: TcpStream,
+    stream: ServerStream,
 }
 
 impl Client {
     /// Connects to `block`'s server as `upstream`'s user.
     pub(crate) async fn connect(block: &PostgresProxy, upstream: &Upstream) -> Result<Client, ClientError> {
-        match connect_upstream(block, upstream, &[("application_name", "holdpoint")]).await {
+        let tls = tls::upstream_tls(block);
+        match connect_upstream(block, &tls, upstream, &[("application_name", "holdpoint")]).await {
             Ok((stream, _)) => Ok(Client { stream }),
             Err(refusal) => {
                 let body = refusal.get(5..).unwrap_or_default();
                 let (_, text) = fields(body);
-                Err(ClientError::Connect(text))
+                Err(ClientError::Connect(text.strip_prefix("Holdpoint: ").map(str::to_owned).unwrap_or(text)))
             }
         }
     }
@@ -53,7 +54,7 @@ impl Client {
     pub(crate) async fn query(&mut self, sql: &str) -> Result<Vec<Row>, ClientError> {
         let mut body = Vec::new();
         push_cstr(&mut body, sql);
-        self.stream.write_all(&message(b'Q', &body)).await.map_err(WireError::from)?;
+        tls::send(&mut self.stream, &message(b'Q', &body)).await.map_err(WireError::from)?;
         let mut rows = Vec::new();
         let mut error = None;
         loop {
@@ -81,7 +82,7 @@ impl Client {
 
     /// Ends the session.
     pub(crate) async fn close(mut self) {
-        let _ = self.stream.write_all(&message(b'X', &[])).await;
+        let _ = tls::send(&mut self.stream, &message(b'X', &[])).await;
         let _ = self.stream.shutdown().await;
     }
 }

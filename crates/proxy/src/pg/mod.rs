@@ -7,6 +7,10 @@
 //! - Startup: `SSLRequest` and `GSSENCRequest` are answered `N` (loopback, no TLS); a
 //!   `CancelRequest` is forwarded to the upstream (the client holds the upstream's own
 //!   `BackendKeyData`, relayed unchanged).
+//! - Upstream, the block's `tls` decides (`tls.rs`): plaintext, or `SSLRequest` and TLS
+//!   (`require`: certificate unchecked; `verify-full`: chain and host name checked). A server
+//!   that refuses TLS is refused in turn, never spoken to in plaintext; this holds for the
+//!   sessions, the forwarded cancel requests and the trash's own connections alike.
 //! - The agent authenticates with SCRAM-SHA-256 against the placeholder; upstream, Holdpoint
 //!   answers SCRAM-SHA-256, md5 or a cleartext request with the real password. The agent never
 //!   receives the real password or anything derived from it.
@@ -28,6 +32,7 @@
 
 mod auth;
 mod client;
+mod tls;
 pub mod trash;
 mod wire;
 
@@ -43,13 +48,13 @@ use holdpoint_policy::config::PostgresProxy;
 use holdpoint_policy::{Decision, Mode};
 use holdpoint_vault::{Credential, Kind, Part, Request, Vault};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::Gate;
 pub use client::ClientError;
+use tls::{ServerStream, UpstreamTls};
 pub use trash::{PgTrash, TRASH_SCHEMA, TrashBin, TrashEntry, TrashError};
 use trash::{Rewrite, Step};
 use wire::{
@@ -82,6 +87,8 @@ pub struct PgProxy {
     target: SqlTarget,
     gate: Arc<Gate>,
     vault: Option<Arc<Vault>>,
+    /// TLS to the server, set up once (or why it cannot be).
+    tls: UpstreamTls,
     /// Effects by statement shape (literal-sensitive statements by exact text), so a shape is
     /// parsed once.
     cache: Mutex<DecisionCache<Vec<Effect>>>,
@@ -114,6 +121,7 @@ impl PgProxy {
             target = target.tagged(tag.clone());
         }
         PgProxy {
+            tls: tls::upstream_tls(&block),
             block,
             target,
             gate,
@@ -330,6 +338,9 @@ pub async fn serve_postgres(listener: TcpListener, proxy: Arc<PgProxy>, shutdown
         eprintln!("holdpoint: the PostgreSQL proxy {} cannot start its thread", proxy.block.name);
         return;
     }
+    if let Err(why) = &proxy.tls {
+        eprintln!("holdpoint: the PostgreSQL proxy {} refuses every connection: {why}", proxy.block.name);
+    }
     let mut finished = std::pin::pin!(finished);
     tokio::select! {
         () = shutdown => {
@@ -376,7 +387,7 @@ async fn session(mut client: TcpStream, proxy: &PgProxy) -> Result<(), WireError
         let body = read_startup(&mut client).await?;
         match startup_code(&body) {
             Some(SSL_REQUEST | GSSENC_REQUEST) => client.write_all(b"N").await?,
-            Some(CANCEL_REQUEST) => return forward_cancel(&proxy.block.upstream, &body).await,
+            Some(CANCEL_REQUEST) => return forward_cancel(&proxy.block, &proxy.tls, &body).await,
             Some(PROTOCOL_3) => break body,
             _ => {
                 let why = "unsupported frontend protocol; Holdpoint's PostgreSQL proxy speaks protocol 3.0";
@@ -419,7 +430,7 @@ async fn session(mut client: TcpStream, proxy: &PgProxy) -> Result<(), WireError
         .filter(|(n, _)| PASSED_PARAMS.contains(&n.as_str()))
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let (server, greeting) = match connect_upstream(block, &upstream, &passed).await {
+    let (server, greeting) = match connect_upstream(block, &proxy.tls, &upstream, &passed).await {
         Ok(connected) => connected,
         Err(refusal) => {
             client.write_all(&refusal).await?;
@@ -431,7 +442,17 @@ async fn session(mut client: TcpStream, proxy: &PgProxy) -> Result<(), WireError
     let mut hello = auth(0, &[]);
     hello.extend_from_slice(&greeting);
     client.write_all(&hello).await?;
-    relay(client, server, proxy).await
+    match server {
+        // A TCP stream splits into halves that need no lock between them.
+        ServerStream::Plain(server) => {
+            let (read, write) = server.into_split();
+            relay(client, read, write, proxy).await
+        }
+        ServerStream::Tls(server) => {
+            let (read, write) = tokio::io::split(server);
+            relay(client, read, write, proxy).await
+        }
+    }
 }
 
 /// SCRAM-SHA-256 with the placeholder as the password; whether the client proved it.
@@ -470,15 +491,13 @@ async fn authenticate(client: &mut TcpStream, placeholder: &str) -> Result<bool,
 /// give the agent (the server's own, or Holdpoint's).
 async fn connect_upstream(
     block: &PostgresProxy,
+    tls: &UpstreamTls,
     upstream: &Upstream,
     params: &[(&str, &str)],
-) -> Result<(TcpStream, Vec<u8>), Vec<u8>> {
+) -> Result<(ServerStream, Vec<u8>), Vec<u8>> {
     let fail = |why: String| error_response("FATAL", "08006", &format!("Holdpoint: {why}"));
-    let mut server = TcpStream::connect(&block.upstream)
-        .await
-        .map_err(|e| fail(format!("cannot reach the server {} of {}: {e}", block.upstream, block.name)))?;
+    let mut server = tls::open(block, tls).await.map_err(fail)?;
     let io = |e: WireError| fail(format!("the server {} of {} failed: {e}", block.upstream, block.name));
-    let _ = server.set_nodelay(true);
     let mut body = PROTOCOL_3.to_be_bytes().to_vec();
     for (name, value) in [("user", upstream.user.as_str()), ("database", block.database.as_str())]
         .into_iter()
@@ -490,7 +509,7 @@ async fn connect_upstream(
     body.push(0);
     let mut startup = i32::try_from(body.len() + 4).unwrap_or(i32::MAX).to_be_bytes().to_vec();
     startup.extend_from_slice(&body);
-    server.write_all(&startup).await.map_err(|e| io(e.into()))?;
+    tls::send(&mut server, &startup).await.map_err(|e| io(e.into()))?;
     let mut greeting = Vec::new();
     let mut scram: Option<auth::ScramClient> = None;
     loop {
@@ -543,7 +562,7 @@ async fn connect_upstream(
                     }
                 };
                 if let Some(reply) = reply {
-                    server.write_all(&message(b'p', &reply)).await.map_err(|e| io(e.into()))?;
+                    tls::send(&mut server, &message(b'p', &reply)).await.map_err(|e| io(e.into()))?;
                 }
             }
             b'E' => return Err(m.encode()),
@@ -556,12 +575,16 @@ async fn connect_upstream(
     }
 }
 
-/// Forwards a cancel request to the server: the client holds the server's own key.
-async fn forward_cancel(upstream: &str, body: &[u8]) -> Result<(), WireError> {
-    let mut server = TcpStream::connect(upstream).await?;
+/// Forwards a cancel request to the server (over TLS when the block asks for it): the client
+/// holds the server's own key.
+async fn forward_cancel(block: &PostgresProxy, tls: &UpstreamTls, body: &[u8]) -> Result<(), WireError> {
+    let mut server = tls::open(block, tls).await.map_err(WireError::Protocol)?;
     let mut packet = i32::try_from(body.len() + 4).unwrap_or(i32::MAX).to_be_bytes().to_vec();
     packet.extend_from_slice(body);
-    server.write_all(&packet).await?;
+    tls::send(&mut server, &packet).await?;
+    // The server closes the connection once it has read the request; waiting for that keeps
+    // a TLS session from being cut before the request is through.
+    let _ = tokio::time::timeout(Duration::from_secs(10), server.read(&mut [0u8; 1])).await;
     Ok(())
 }
 
@@ -634,9 +657,12 @@ impl Cycle {
 }
 
 /// Relays the session: the server's messages back (see [`back`]), the client's decided first.
-async fn relay(client: TcpStream, server: TcpStream, proxy: &PgProxy) -> Result<(), WireError> {
+async fn relay<R, W>(client: TcpStream, server_read: R, mut server_write: W, proxy: &PgProxy) -> Result<(), WireError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let (client_read, client_write) = client.into_split();
-    let (server_read, mut server_write) = server.into_split();
     let plans = Arc::new(Plans::default());
     // Both directions in this one task: no wake-up crosses threads per message.
     let back = back(server_read, client_write, Arc::clone(&plans));
@@ -648,7 +674,7 @@ async fn relay(client: TcpStream, server: TcpStream, proxy: &PgProxy) -> Result<
         let mut out: Vec<u8> = Vec::with_capacity(8192);
         loop {
             if client_read.buffer().is_empty() && !out.is_empty() {
-                server_write.write_all(&out).await?;
+                tls::send(&mut server_write, &out).await?;
                 out.clear();
             }
             let m = read_message(&mut client_read, MESSAGE_MAX).await?;
@@ -667,7 +693,7 @@ async fn relay(client: TcpStream, server: TcpStream, proxy: &PgProxy) -> Result<
                             out.extend_from_slice(&query(&rewrite.text));
                         }
                         Judged::Settle(held) => {
-                            server_write.write_all(&out).await?;
+                            tls::send(&mut server_write, &out).await?;
                             out.clear();
                             match proxy.settle(sql, &held).await {
                                 Ok(()) => match proxy.released_soft_delete(sql, &held).filter(|_| !cycle.batch) {
@@ -692,7 +718,7 @@ async fn relay(client: TcpStream, server: TcpStream, proxy: &PgProxy) -> Result<
                         Judged::Pass | Judged::Rewrite(_) => None,
                         Judged::Refuse(denial) => Some(denial),
                         Judged::Settle(held) => {
-                            server_write.write_all(&out).await?;
+                            tls::send(&mut server_write, &out).await?;
                             out.clear();
                             proxy.settle(query, &held).await.err()
                         }
@@ -740,7 +766,7 @@ async fn relay(client: TcpStream, server: TcpStream, proxy: &PgProxy) -> Result<
                 }
                 Frontend::Terminate => {
                     m.write_to(&mut out);
-                    server_write.write_all(&out).await?;
+                    tls::send(&mut server_write, &out).await?;
                     return Ok(());
                 }
                 Frontend::Relay => m.write_to(&mut out),
@@ -820,7 +846,11 @@ impl Answers {
 /// Relays the server's messages to the client as they come, reading only their headers:
 /// bodies stream through (a large row is never held whole), and the answers to Holdpoint's own
 /// statements are dropped or retagged as the cycle's [`Plan`] says.
-async fn back(mut server: OwnedReadHalf, mut client: OwnedWriteHalf, plans: Arc<Plans>) -> Result<(), WireError> {
+async fn back(
+    mut server: impl AsyncRead + Unpin,
+    mut client: tokio::net::tcp::OwnedWriteHalf,
+    plans: Arc<Plans>,
+) -> Result<(), WireError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut answers = Answers::default();
