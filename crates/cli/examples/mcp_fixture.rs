@@ -1,5 +1,7 @@
-//! A stdio MCP server for `tests/mcp.rs` and `bench/mcp.sh`, built with rmcp: a read tool, a
-//! write tool, a destructive tool, and a tool whose schema changes after its first call.
+//! An MCP server for `tests/mcp.rs` and `bench/mcp.sh`, built with rmcp: a read tool, a write
+//! tool, a destructive tool, and a tool whose schema changes after its first call. It speaks
+//! stdio, or with `--http 127.0.0.1:PORT` streamable HTTP at `/mcp` (it prints
+//! `listening on http://ADDR/mcp` once it listens; port 0 picks one).
 //! Every call that reaches it is appended to `$FIXTURE_LOG` (one JSON line), so a test sees
 //! exactly what got through the gateway.
 //!
@@ -10,6 +12,7 @@
 //! - `toggle` (`readOnlyHint`): after its first call its input schema gains a property and the
 //!   server says `notifications/tools/list_changed`.
 //! - `env`: answers the value of environment variable `name` (to check what the server got).
+//! - `authorization` (over HTTP): answers the `Authorization` header the request came with.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 use std::io::Write;
@@ -41,6 +44,8 @@ fn tools(toggled: bool) -> Value {
          "annotations":{"destructiveHint":true}},
         {"name":"toggle","description":"Reads a switch","inputSchema":toggle_schema,"annotations":{"readOnlyHint":true}},
         {"name":"env","description":"Reads an environment variable of the server","inputSchema":{"type":"object","properties":{"name":{"type":"string"}}},
+         "annotations":{"readOnlyHint":true}},
+        {"name":"authorization","description":"Reads the request's Authorization header","inputSchema":{"type":"object","properties":{}},
          "annotations":{"readOnlyHint":true}}
     ]})
 }
@@ -103,6 +108,11 @@ impl ServerHandler for Fixture {
                 text("switch read".into())
             }
             "env" => text(std::env::var(arg("name")).unwrap_or_else(|_| "<unset>".into())),
+            "authorization" => {
+                let parts = context.extensions.get::<axum::http::request::Parts>();
+                let header = parts.and_then(|p| p.headers.get("authorization")).and_then(|v| v.to_str().ok());
+                text(header.unwrap_or("<none>").to_owned())
+            }
             other => return Err(ErrorData::invalid_params(format!("no tool {other}"), None)),
         })
     }
@@ -110,6 +120,27 @@ impl ServerHandler for Fixture {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, addr] = args.as_slice()
+        && flag == "--http"
+    {
+        return serve_http(addr).await;
+    }
     let service = Fixture::default().serve(rmcp::transport::stdio()).await.unwrap();
     let _ = service.waiting().await;
+}
+
+async fn serve_http(addr: &str) {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+    let service = StreamableHttpService::new(
+        || Ok(Fixture::default()),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    println!("listening on http://{}/mcp", listener.local_addr().unwrap());
+    std::io::stdout().flush().unwrap();
+    let router = axum::Router::new().route_service("/mcp", service);
+    axum::serve(listener, router).await.unwrap();
 }

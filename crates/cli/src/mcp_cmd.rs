@@ -18,10 +18,10 @@ use holdpoint_proxy::{Gate, NoCredentials, Recorder};
 use holdpoint_store::{Hold, Store};
 use holdpoint_vault::{KeyHeader, SealedRecord, VaultKey, open_record, placeholders_in};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::home::{Home, workspace_of};
-use crate::hook::{read_settings, write_settings};
+use crate::hook::{read_settings, write_settings, write_text};
 
 /// How long the server may take to exit once the agent has gone.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
@@ -63,7 +63,8 @@ pub struct McpInstallArgs {
     /// The user's configuration in the home directory (the default).
     #[arg(long, conflicts_with = "project")]
     user: bool,
-    /// A project's configuration under DIR (.mcp.json, .gemini/settings.json, .cursor/mcp.json).
+    /// A project's configuration under DIR (.mcp.json, .codex/config.toml, .gemini/settings.json,
+    /// .cursor/mcp.json).
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
     /// Print JSON: {"file","changed","backup"?,"servers":[...],"skipped":[...]}.
@@ -163,7 +164,7 @@ fn server_env(secrets: &[(SecretString, String)]) -> Vec<(String, String)> {
 }
 
 /// Every vault secret with its placeholder; none without `HOLDPOINT_VAULT_KEY_FILE`.
-async fn vault_secrets(store: &Store) -> Result<Vec<(SecretString, String)>> {
+pub(crate) async fn vault_secrets(store: &Store) -> Result<Vec<(SecretString, String)>> {
     let Some(key_file) = crate::vault_cmd::key_file_from_env() else { return Ok(Vec::new()) };
     let Some(header) = store.vault_header().await? else { return Ok(Vec::new()) };
     let key = VaultKey::from_key_file(&key_file)?;
@@ -204,15 +205,19 @@ fn config_file(agent: &str, project: bool) -> Result<&'static str> {
     Ok(match (agent, project) {
         ("claude", false) => ".claude.json",
         ("claude", true) => ".mcp.json",
+        ("codex", _) => ".codex/config.toml",
         ("gemini", _) => ".gemini/settings.json",
         ("cursor", _) => ".cursor/mcp.json",
-        ("codex", _) => bail!(
-            "Codex keeps MCP servers in ~/.codex/config.toml (TOML), which `mcp install` does not edit yet; \
-             change each [mcp_servers.NAME] to command = \"holdpoint\", args = [\"mcp\", \"wrap\", \"NAME\", \"--\", \
-             <the old command and args>]"
-        ),
         _ => bail!("unknown agent {agent:?}"),
     })
+}
+
+/// What `install` or `uninstall` did to a configuration.
+struct Rewritten {
+    done: Vec<String>,
+    skipped: Vec<(String, String)>,
+    backup: Option<PathBuf>,
+    changed: bool,
 }
 
 fn install(args: &McpInstallArgs, install: bool) -> Result<u8> {
@@ -222,7 +227,34 @@ fn install(args: &McpInstallArgs, install: bool) -> Result<u8> {
     };
     let file = base.join(config_file(&args.agent, args.project.is_some())?);
     let exe = std::env::current_exe().context("cannot find the path of the running holdpoint binary")?;
-    let Some(original) = read_settings(&file)? else {
+    let out =
+        if args.agent == "codex" { rewrite_toml(&file, &exe, install)? } else { rewrite_json(&file, &exe, install)? };
+    if args.json {
+        let report = json!({"file": file, "changed": out.changed, "backup": out.backup, "servers": out.done, "skipped": out.skipped});
+        println!("{report}");
+        return Ok(0);
+    }
+    let verb = if install { "through Holdpoint" } else { "restored" };
+    for name in &out.done {
+        println!("{name}: {verb}");
+    }
+    for (name, why) in &out.skipped {
+        println!("{name}: left as it is ({why})");
+    }
+    match (&out.backup, out.changed) {
+        (Some(backup), true) => println!("{} updated; the original is in {}", file.display(), backup.display()),
+        (_, true) => println!("{} updated", file.display()),
+        (_, false) => println!("{} unchanged", file.display()),
+    }
+    if install && out.changed {
+        println!("restart the agent to start its MCP servers through Holdpoint");
+    }
+    Ok(0)
+}
+
+/// The JSON configurations (`mcpServers`).
+fn rewrite_json(file: &Path, exe: &Path, install: bool) -> Result<Rewritten> {
+    let Some(original) = read_settings(file)? else {
         bail!("{} does not exist: the agent has no MCP servers there", file.display());
     };
     let mut settings = original.clone();
@@ -230,90 +262,132 @@ fn install(args: &McpInstallArgs, install: bool) -> Result<u8> {
         .get_mut("mcpServers")
         .and_then(Value::as_object_mut)
         .with_context(|| format!("{} has no \"mcpServers\" object", file.display()))?;
-    let (done, skipped) = if install { wrap_entries(servers, &exe) } else { unwrap_entries(servers) };
-    let changed = settings != original;
-    let backup = if changed { write_settings(&file, &settings, true)? } else { None };
-    if args.json {
-        let report = json!({"file": file, "changed": changed, "backup": backup, "servers": done, "skipped": skipped});
-        println!("{report}");
-        return Ok(0);
-    }
-    let verb = if install { "through Holdpoint" } else { "restored" };
-    for name in &done {
-        println!("{name}: {verb}");
-    }
-    for (name, why) in &skipped {
-        println!("{name}: left as it is ({why})");
-    }
-    match (&backup, changed) {
-        (Some(backup), true) => println!("{} updated; the original is in {}", file.display(), backup.display()),
-        (_, true) => println!("{} updated", file.display()),
-        (_, false) => println!("{} unchanged", file.display()),
-    }
-    if install && changed {
-        println!("restart the agent to start its MCP servers through Holdpoint");
-    }
-    Ok(0)
-}
-
-/// Rewrites each stdio entry to `holdpoint mcp wrap NAME -- COMMAND ARGS..`.
-fn wrap_entries(servers: &mut Map<String, Value>, exe: &Path) -> (Vec<String>, Vec<(String, String)>) {
     let (mut done, mut skipped) = (Vec::new(), Vec::new());
     for (name, entry) in servers.iter_mut() {
-        if wrapped(entry).is_some() {
-            skipped.push((name.clone(), "already through Holdpoint".to_owned()));
-            continue;
-        }
-        let Some(command) = entry.get("command").and_then(Value::as_str).map(str::to_owned) else {
-            let why = "not a stdio server; put an HTTP server behind an [[mcp]] block of `holdpoint serve`";
-            skipped.push((name.clone(), why.to_owned()));
-            continue;
+        let command = entry.get("command").and_then(Value::as_str).map(str::to_owned);
+        let args: Option<Vec<String>> = match entry.get("args") {
+            None => Some(Vec::new()),
+            Some(args) => args.as_array().and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect()),
         };
-        let old_args: Vec<Value> = entry.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
-        let mut args = vec![json!("mcp"), json!("wrap"), json!(name), json!("--"), json!(command)];
-        args.extend(old_args);
-        if let Some(object) = entry.as_object_mut() {
-            object.insert("command".into(), json!(exe.display().to_string()));
-            object.insert("args".into(), Value::Array(args));
-            done.push(name.clone());
-        }
-    }
-    (done, skipped)
-}
-
-/// Puts wrapped entries back: the command and arguments after `--`.
-fn unwrap_entries(servers: &mut Map<String, Value>) -> (Vec<String>, Vec<(String, String)>) {
-    let (mut done, mut skipped) = (Vec::new(), Vec::new());
-    for (name, entry) in servers.iter_mut() {
-        let Some((command, args)) = wrapped(entry) else {
-            skipped.push((name.clone(), "not through Holdpoint".to_owned()));
-            continue;
-        };
-        if let Some(object) = entry.as_object_mut() {
-            object.insert("command".into(), command);
-            if args.is_empty() {
-                object.shift_remove("args");
-            } else {
-                object.insert("args".into(), Value::Array(args));
+        let Some(object) = entry.as_object_mut() else { continue };
+        match rewrite(name, command.as_deref(), args.as_deref(), exe, install) {
+            Ok((command, args)) => {
+                object.insert("command".into(), json!(command));
+                if args.is_empty() {
+                    object.shift_remove("args");
+                } else {
+                    object.insert("args".into(), json!(args));
+                }
+                done.push(name.clone());
             }
-            done.push(name.clone());
+            Err(why) => skipped.push((name.clone(), why)),
         }
     }
-    (done, skipped)
+    let changed = settings != original;
+    let backup = if changed { write_settings(file, &settings, true)? } else { None };
+    Ok(Rewritten { done, skipped, backup, changed })
+}
+
+/// Codex's TOML configuration (`[mcp_servers.NAME]`), edited in place: comments, order and
+/// layout are kept.
+fn rewrite_toml(file: &Path, exe: &Path, install: bool) -> Result<Rewritten> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{} does not exist: the agent has no MCP servers there", file.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().with_context(|| {
+        format!("{} is not TOML that Holdpoint can edit; fix the file or edit it by hand", file.display())
+    })?;
+    let servers = doc
+        .get_mut("mcp_servers")
+        .and_then(toml_edit::Item::as_table_like_mut)
+        .with_context(|| format!("{} has no [mcp_servers] table", file.display()))?;
+    let (mut done, mut skipped) = (Vec::new(), Vec::new());
+    for (name, entry) in servers.iter_mut() {
+        let name = name.get().to_owned();
+        let Some(entry) = entry.as_table_like_mut() else {
+            skipped.push((name, "not a table".to_owned()));
+            continue;
+        };
+        let command = entry.get("command").and_then(toml_edit::Item::as_str).map(str::to_owned);
+        let args: Option<Vec<String>> = match entry.get("args") {
+            None => Some(Vec::new()),
+            Some(args) => args.as_array().and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect()),
+        };
+        match rewrite(&name, command.as_deref(), args.as_deref(), exe, install) {
+            Ok((command, args)) => {
+                set_toml(entry, "command", command.into());
+                if args.is_empty() {
+                    entry.remove("args");
+                } else {
+                    set_toml(entry, "args", args.into_iter().collect::<toml_edit::Array>().into());
+                }
+                done.push(name);
+            }
+            Err(why) => skipped.push((name, why)),
+        }
+    }
+    let new = doc.to_string();
+    let changed = new != text;
+    let backup = if changed { write_text(file, &new, true)? } else { None };
+    Ok(Rewritten { done, skipped, backup, changed })
+}
+
+/// Sets a key's value, keeping the comments and spacing around it.
+fn set_toml(entry: &mut dyn toml_edit::TableLike, key: &str, value: toml_edit::Value) {
+    match entry.get_mut(key).and_then(toml_edit::Item::as_value_mut) {
+        Some(old) => {
+            let decor = old.decor().clone();
+            *old = value;
+            *old.decor_mut() = decor;
+        }
+        None => {
+            entry.insert(key, toml_edit::Item::Value(value));
+        }
+    }
+}
+
+/// One server entry: its new command and arguments (`holdpoint mcp wrap NAME -- COMMAND ARGS..`
+/// to install, the original ones to uninstall), or why it is left as it is.
+fn rewrite(
+    name: &str,
+    command: Option<&str>,
+    args: Option<&[String]>,
+    exe: &Path,
+    install: bool,
+) -> Result<(String, Vec<String>), String> {
+    let Some(command) = command else {
+        return Err(if install {
+            "not a stdio server; put an HTTP server behind an [[mcp]] block of `holdpoint serve`".to_owned()
+        } else {
+            "not through Holdpoint".to_owned()
+        });
+    };
+    let Some(args) = args else { return Err("its arguments are not a list of strings".to_owned()) };
+    match (wrapped(command, args), install) {
+        (Some(_), true) => Err("already through Holdpoint".to_owned()),
+        (Some((original, rest)), false) => Ok((original.to_owned(), rest.to_vec())),
+        (None, true) => {
+            let mut new =
+                vec!["mcp".to_owned(), "wrap".to_owned(), name.to_owned(), "--".to_owned(), command.to_owned()];
+            new.extend(args.iter().cloned());
+            Ok((exe.display().to_string(), new))
+        }
+        (None, false) => Err("not through Holdpoint".to_owned()),
+    }
 }
 
 /// The original command and arguments of an entry `mcp install` rewrote.
-fn wrapped(entry: &Value) -> Option<(Value, Vec<Value>)> {
-    let command = entry.get("command")?.as_str()?;
+fn wrapped<'a>(command: &str, args: &'a [String]) -> Option<(&'a str, &'a [String])> {
     if Path::new(command).file_stem().is_none_or(|stem| stem != "holdpoint") {
         return None;
     }
-    let args = entry.get("args")?.as_array()?;
-    match args.as_slice() {
-        [mcp, wrap, _name, dashes, original, rest @ ..]
-            if mcp == "mcp" && wrap == "wrap" && dashes == "--" && original.is_string() =>
-        {
-            Some((original.clone(), rest.to_vec()))
+    match args {
+        [mcp, wrap, _name, dashes, original, rest @ ..] if mcp == "mcp" && wrap == "wrap" && dashes == "--" => {
+            Some((original.as_str(), rest))
         }
         _ => None,
     }

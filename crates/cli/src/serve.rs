@@ -1,6 +1,7 @@
 //! `holdpoint serve`: the gateway. It runs the HTTP(S) egress proxy on `[proxy] listen`, the
-//! approvals console on `[api] listen` (`web_recover.rs`) and a
-//! PostgreSQL proxy per `[[postgres]]` block until SIGINT or SIGTERM, then lets requests in flight finish and writes an audit checkpoint.
+//! approvals console on `[api] listen` (`web_recover.rs`), a PostgreSQL proxy per `[[postgres]]`
+//! block and a streamable-HTTP MCP gateway per `[[mcp]]` block until SIGINT or SIGTERM, then
+//! lets requests in flight finish and writes an audit checkpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,8 @@ use holdpoint_core::Action;
 use holdpoint_policy::config::{Config, StoreLocation};
 use holdpoint_policy::{Decision, Engine};
 use holdpoint_proxy::{
-    Ca, Credentials, Gate, NoCredentials, PgProxy, Proxy, Recorder, Upstream, VaultCredentials, serve_postgres,
+    Ca, Credentials, Gate, McpHttp, McpServer, NoCredentials, PgProxy, Proxy, Recorder, Upstream, VaultCredentials,
+    serve_mcp_http, serve_postgres,
 };
 use holdpoint_store::{AuditEntry, Hold, Store, unix_now};
 use holdpoint_vault::{KeyHeader, SealedRecord, Vault, VaultKey};
@@ -37,25 +39,29 @@ pub fn run(home: &Home, config_file: Option<&Path>, for_run: bool) -> Result<u8>
     // The PostgreSQL proxies decide through a gate of their own (the same policies).
     let pg_engine =
         if config.postgres.is_empty() { None } else { Some(Engine::new(config.profile, &home.load_policies()?)?) };
+    // So do the MCP gateways.
+    let mcp_engine =
+        if config.mcp.is_empty() { None } else { Some(Engine::new(config.profile, &home.load_policies()?)?) };
     if !home.state.is_dir() {
         bail!("{} does not exist; run `holdpoint init` first", home.state.display());
     }
     let ca = Ca::load(&home.state)?;
     let upstream = Upstream::new(ssl_cert_file().as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    rt.block_on(serve(home, config, engine, pg_engine, ca, upstream, for_run))?;
+    let engines = Engines { http: engine, pg: pg_engine, mcp: mcp_engine };
+    rt.block_on(serve(home, config, engines, ca, upstream, for_run))?;
     Ok(0)
 }
 
-async fn serve(
-    home: &Home,
-    config: Config,
-    engine: Engine,
-    pg_engine: Option<Engine>,
-    ca: Ca,
-    upstream: Upstream,
-    for_run: bool,
-) -> Result<()> {
+/// The policy engines of the gateway's parts (each decides through a gate of its own).
+struct Engines {
+    http: Engine,
+    pg: Option<Engine>,
+    mcp: Option<Engine>,
+}
+
+async fn serve(home: &Home, config: Config, engines: Engines, ca: Ca, upstream: Upstream, for_run: bool) -> Result<()> {
+    let Engines { http: engine, pg: pg_engine, mcp: mcp_engine } = engines;
     let store = match &config.store {
         StoreLocation::Sqlite => Store::open_sqlite(&home.state).await?,
         StoreLocation::Postgres(url) => Store::open_postgres(url, &home.state).await?,
@@ -83,8 +89,7 @@ async fn serve(
     };
     // Holdpoint's other listeners, as bound (a port of 0 in the config is chosen at bind time):
     // the proxy refuses requests to them.
-    let mut own: Vec<std::net::SocketAddr> =
-        std::iter::once(config.api_listen).chain(config.mcp.iter().map(|m| m.listen)).collect();
+    let mut own: Vec<std::net::SocketAddr> = vec![config.api_listen];
     let profile = config.profile.as_str();
     let (stop_pg, pg_stopped) = tokio::sync::watch::channel(false);
     let mut pg_lines = Vec::new();
@@ -109,6 +114,17 @@ async fn serve(
             pg_tasks.push(tokio::spawn(serve_postgres(listener, pg, stop)));
         }
     }
+    let (mcp_lines, mcp_tasks) = match mcp_engine {
+        Some(mcp_engine) => {
+            let recorder: Arc<dyn Recorder> = audit.clone();
+            let gate =
+                Arc::new(Gate::new(mcp_engine, config.clone(), store.clone(), recorder, Arc::clone(&credentials)));
+            let mcp = start_mcp(home, &config, gate, &store, pg_stopped.clone()).await?;
+            own.extend(mcp.iter().map(|(addr, _, _)| *addr));
+            mcp.into_iter().map(|(_, line, task)| (line, task)).unzip()
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     // The approvals console (not for `run`, whose gateway serves only its own sandbox).
     let console = if for_run {
         None
@@ -130,7 +146,7 @@ async fn serve(
         "holdpoint: HTTP egress proxy listening on http://{addr} (profile {profile}); \
          agents use HTTP_PROXY=http://{addr} HTTPS_PROXY=http://{addr} and trust `holdpoint ca export`"
     );
-    for line in pg_lines {
+    for line in pg_lines.iter().chain(&mcp_lines) {
         eprintln!("{line}");
     }
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -161,7 +177,7 @@ async fn serve(
         let _ = std::fs::remove_file(home.state.join(name));
     }
     let _ = stop_pg.send(true);
-    for task in pg_tasks {
+    for task in pg_tasks.into_iter().chain(mcp_tasks) {
         let _ = task.await;
     }
     // Every decision made is in the log before the checkpoint.
@@ -172,6 +188,45 @@ async fn serve(
     store.close().await;
     eprintln!("holdpoint: stopped");
     Ok(())
+}
+
+/// Binds and starts the gateway of each `[[mcp]]` block; for each, the address bound, the line
+/// that says so, and its task (which ends once `stopped` turns true and its streams end).
+async fn start_mcp(
+    home: &Home,
+    config: &Config,
+    gate: Arc<Gate>,
+    store: &Store,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<(std::net::SocketAddr, String, tokio::task::JoinHandle<()>)>> {
+    let upstream = Arc::new(Upstream::new(ssl_cert_file().as_deref())?);
+    let secrets = crate::mcp_cmd::vault_secrets(store).await?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace = crate::home::workspace_of(&cwd);
+    let mut started = Vec::new();
+    for block in &config.mcp {
+        let server = McpServer {
+            name: block.name.clone(),
+            context: crate::facts::context(&cwd, &workspace, home, config.protected_branches.clone()),
+            tags: block.tags.clone(),
+            redactor: holdpoint_proxy::mcp::Redactor::new(secrets.iter().map(|(secret, _)| secret.clone())),
+            book: holdpoint_proxy::mcp::ToolBook::open(&home.state.join("mcp-tools"), &block.name)?,
+        };
+        let mcp = Arc::new(McpHttp::new(server, Arc::clone(&gate), Arc::clone(&upstream), &block.upstream)?);
+        let listener = Proxy::bind(block.listen).await.with_context(|| format!("[[mcp]] {}", block.name))?;
+        let addr = listener.local_addr().context("cannot read the listen address")?;
+        let line = format!(
+            "holdpoint: MCP gateway {} listening on http://{addr}/mcp (upstream {}); agents use that URL as the \
+             server's",
+            block.name, block.upstream
+        );
+        let mut stopped = stopped.clone();
+        let stop = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        started.push((addr, line, tokio::spawn(serve_mcp_http(listener, mcp, stop, GRACE))));
+    }
+    Ok(started)
 }
 
 /// The upstream trust additions of this environment.

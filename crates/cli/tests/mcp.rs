@@ -510,3 +510,270 @@ fn the_gateway_exits_with_the_server() {
         .expect("holdpoint mcp wrap exits when its server does");
     assert_eq!(status.code(), Some(7), "the server's exit status");
 }
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The fixture served over streamable HTTP, `holdpoint serve` with an `[[mcp]]` block in front
+/// of it, and a JSON-RPC client (curl) in one session with the gateway.
+struct HttpAgent {
+    _fixture: Killed,
+    _serve: Killed,
+    url: String,
+    session: String,
+    next_id: u64,
+    /// Headers every request carries besides the session's.
+    headers: Vec<String>,
+}
+
+/// What one POST got back: the HTTP status and the JSON-RPC messages of its body (JSON or an
+/// event stream).
+struct Posted {
+    status: u16,
+    messages: Vec<Value>,
+}
+
+impl World {
+    /// `config` is the start of config.toml (the `[[mcp]]` block is added); `env` is for `serve`.
+    fn serve_http(&self, config: &str, env: &[(&str, &str)], headers: &[&str]) -> HttpAgent {
+        let mut fixture = Command::new(fixture());
+        fixture
+            .args(["--http", "127.0.0.1:0"])
+            .env("FIXTURE_LOG", self.log())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut fixture = Killed(fixture.spawn().unwrap());
+        let mut first = String::new();
+        BufReader::new(fixture.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let upstream = first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{first}")).to_owned();
+        std::fs::write(
+            self.home.path().join("config/config.toml"),
+            format!(
+                "{config}\n[api]\nlisten = \"127.0.0.1:0\"\n[proxy]\nlisten = \"127.0.0.1:0\"\n\
+                 [[mcp]]\nname = \"fixture\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut serve = Command::new(assert_cmd::cargo::cargo_bin("holdpoint"));
+        serve
+            .arg("serve")
+            .current_dir(self.workspace.path())
+            .env("HOLDPOINT_HOME", self.home.path())
+            .env_remove("HOLDPOINT_VAULT_KEY_FILE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            serve.env(k, v);
+        }
+        let mut serve = Killed(serve.spawn().unwrap());
+        let mut lines = BufReader::new(serve.0.stderr.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("holdpoint serve says where the MCP gateway listens").unwrap();
+            if let Some(at) = line.find("MCP gateway fixture listening on ") {
+                let rest = &line[at + "MCP gateway fixture listening on ".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        let mut agent = HttpAgent {
+            _fixture: fixture,
+            _serve: serve,
+            url,
+            session: String::new(),
+            next_id: 0,
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+        };
+        let (init, head) = agent.post_with_head(
+            &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"holdpoint-test","version":"1"}}})
+            .to_string(),
+        );
+        assert!(init.messages.iter().any(|m| m.get("result").is_some()), "{:?}", init.messages);
+        agent.session = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("mcp-session-id")))
+            .map(|(_, v)| v.trim().to_owned())
+            .expect("the server gave a session id");
+        let initialized = agent.post(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string());
+        assert_eq!(initialized.status, 202);
+        agent
+    }
+}
+
+impl HttpAgent {
+    fn post(&mut self, body: &str) -> Posted {
+        self.post_with_head(body).0
+    }
+
+    fn post_with_head(&mut self, body: &str) -> (Posted, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-i", "-N", "--max-time", "120", "-X", "POST"])
+            .args(["-H", "content-type: application/json", "-H", "accept: application/json, text/event-stream"])
+            .args(["-H", "mcp-protocol-version: 2025-06-18"]);
+        if !self.session.is_empty() {
+            cmd.args(["-H", &format!("mcp-session-id: {}", self.session)]);
+        }
+        for header in &self.headers {
+            cmd.args(["-H", header]);
+        }
+        let out = cmd.args(["--data-binary", body, &self.url]).output().unwrap();
+        assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let streamed = head.to_ascii_lowercase().contains("content-type: text/event-stream");
+        let messages = if streamed {
+            body.split("\n\n")
+                .flat_map(|event| event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim))
+                .filter(|data| !data.is_empty())
+                .map(|data| serde_json::from_str(data).unwrap())
+                .collect()
+        } else if body.trim().is_empty() {
+            Vec::new()
+        } else {
+            match serde_json::from_str(body).unwrap() {
+                Value::Array(all) => all,
+                one => vec![one],
+            }
+        };
+        (Posted { status, messages }, head.to_owned())
+    }
+
+    /// The answer to one request (notifications before it left out).
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let posted = self.post(&json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string());
+        assert_eq!(posted.status, 200);
+        posted.messages.into_iter().find(|m| m["id"] == json!(id)).expect("an answer")
+    }
+
+    fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        self.request("tools/call", json!({"name": tool, "arguments": arguments}))
+    }
+
+    fn text(&mut self, tool: &str, arguments: Value) -> String {
+        let answer = self.call(tool, arguments);
+        answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+    }
+}
+
+#[test]
+fn streamable_http_servers_get_the_same_decisions_holds_and_redaction() {
+    let world = World::new();
+    let key = world.home.path().join("vault.key");
+    std::fs::write(&key, format!("{}\n", "6b".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = holdpoint(world.home.path())
+        .args(["vault", "add", "fixture-api", "--host", "127.0.0.1", "--json"])
+        .env("HOLDPOINT_VAULT_KEY_FILE", &key)
+        .write_stdin("sk-http-real-secret-42")
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let placeholder = v["placeholders"]["value"].as_str().unwrap().to_owned();
+    let bearer = format!("authorization: Bearer {placeholder}");
+    let mut agent = world.serve_http(
+        "hold_wait = \"0s\"",
+        &[("HOLDPOINT_VAULT_KEY_FILE", key.to_str().unwrap())],
+        &[bearer.as_str()],
+    );
+
+    assert_eq!(agent.text("lookup", json!({"key":"a"})), "value of a");
+    // The server got the real secret in place of the placeholder; it is redacted on the way back.
+    assert_eq!(agent.text("authorization", json!({})), "Bearer [redacted by holdpoint: vault secret]");
+    let secret = agent.text("lookup", json!({"key": "secret"}));
+    assert!(secret.contains("[redacted by holdpoint: github-token ") && !secret.contains("ghp_"), "{secret}");
+
+    let held = agent.call("delete_records", json!({"table":"users"}));
+    // The same refusal as over stdio.
+    insta::assert_json_snapshot!("held_destructive_call", refusal(&held, -32001));
+    assert!(!world.reached().iter().any(|c| c["tool"] == "delete_records"), "a held call never reaches the server");
+    let token = world.approver();
+    world.approve(hold_id(&held), &token);
+    assert_eq!(agent.text("delete_records", json!({"table":"users"})), "deleted every record of users");
+    let again = agent.call("delete_records", json!({"table":"users"}));
+    assert_ne!(hold_id(&again), hold_id(&held), "the release was used once");
+    assert_eq!(world.reached().iter().filter(|c| c["tool"] == "delete_records").count(), 1);
+
+    // What the gateway cannot read is refused whole, never forwarded.
+    let not_json = agent.post("this is not json");
+    assert_eq!(not_json.status, 400);
+    assert_eq!(not_json.messages[0]["error"]["code"], -32700);
+    let batch = json!([
+        {"jsonrpc":"2.0","id":"r","method":"tools/call","params":{"name":"lookup","arguments":{"key":"z"}}},
+        {"jsonrpc":"2.0","id":"d","method":"tools/call","params":{"name":"delete_records","arguments":{"table":"t"}}}
+    ]);
+    let refused = agent.post(&batch.to_string());
+    assert_eq!(refused.status, 200);
+    assert_eq!(refused.messages.len(), 2, "{:?}", refused.messages);
+    assert_eq!(refused.messages[1]["error"]["code"], -32001);
+    assert!(refused.messages[0]["error"]["message"].as_str().unwrap().contains("not sent"));
+    assert!(!world.reached().iter().any(|c| c["arguments"]["key"] == "z"), "nothing of a refused batch is sent");
+
+    // A tool whose definition changed is held until approved.
+    assert_eq!(agent.text("toggle", json!({"on": true})), "switch read");
+    let listed = agent.request("tools/list", json!({}));
+    assert!(listed["result"]["tools"].as_array().unwrap().len() >= 5, "{listed}");
+    let changed = agent.call("toggle", json!({"on": true}));
+    let id = hold_id(&changed);
+    let show = holdpoint(world.home.path()).args(["show", &id.to_string(), "--json"]).assert().success();
+    assert!(String::from_utf8_lossy(&show.get_output().stdout).contains("mcp-tool-changed"));
+    world.approve(id, &token);
+    assert_eq!(agent.text("toggle", json!({"on": true})), "switch read");
+    assert_eq!(agent.text("toggle", json!({"on": false})), "switch read");
+}
+
+#[test]
+fn a_waiting_http_call_is_answered_with_progress_then_its_refusal() {
+    let world = World::new();
+    // Long enough for one progress notification (every 5 s) before the hold is answered.
+    let mut agent = world.serve_http("hold_wait = \"7s\"", &[], &[]);
+    let call = json!({"jsonrpc":"2.0","id":"w","method":"tools/call",
+        "params":{"name":"delete_records","arguments":{"table":"t"},"_meta":{"progressToken":"wait-1"}}});
+    let posted = agent.post(&call.to_string());
+    assert_eq!(posted.status, 200);
+    let progress: Vec<&Value> = posted.messages.iter().filter(|m| m["method"] == "notifications/progress").collect();
+    assert!(!progress.is_empty(), "{:?}", posted.messages);
+    assert_eq!(progress[0]["params"]["progressToken"], "wait-1");
+    let answer = posted.messages.last().unwrap();
+    assert_eq!(answer["id"], "w");
+    refusal(answer, -32001);
+    assert!(world.reached().is_empty());
+}
+
+#[test]
+fn install_edits_codex_toml_keeping_its_comments() {
+    let home = TempDir::new().unwrap();
+    let original = "# my Codex settings\nmodel = \"o4\"\n\n[mcp_servers.fs]\n# the files of my app\ncommand = \"npx\"\nargs = [\"-y\", \"@modelcontextprotocol/server-filesystem\", \"/w\"]\nenv = { A = \"1\" }\n\n[mcp_servers.remote]\nurl = \"https://mcp.example.com/mcp\"\n";
+    let file = home.path().join(".codex/config.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, original).unwrap();
+    let run = |verb: &str| -> Value {
+        let out =
+            holdpoint(home.path()).env("HOME", home.path()).args(["mcp", verb, "codex", "--json"]).assert().success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
+    let report = run("install");
+    assert_eq!((report["changed"].clone(), report["servers"].clone()), (json!(true), json!(["fs"])));
+    assert_eq!(report["skipped"][0][0], "remote");
+    let now = std::fs::read_to_string(&file).unwrap();
+    let parsed: toml::Table = toml::from_str(&now).unwrap();
+    let fs = &parsed["mcp_servers"]["fs"];
+    let exe = assert_cmd::cargo::cargo_bin("holdpoint").display().to_string();
+    assert_eq!(fs["command"].as_str(), Some(exe.as_str()));
+    let args: Vec<&str> = fs["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(args, ["mcp", "wrap", "fs", "--", "npx", "-y", "@modelcontextprotocol/server-filesystem", "/w"]);
+    assert!(now.contains("# my Codex settings") && now.contains("# the files of my app"), "{now}");
+    assert_eq!(std::fs::read_to_string(home.path().join(".codex/config.toml.holdpoint-backup")).unwrap(), original);
+    assert_eq!(run("install")["changed"], false, "installing twice changes nothing");
+    assert_eq!(run("uninstall")["changed"], true);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), original);
+}

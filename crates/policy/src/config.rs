@@ -180,6 +180,9 @@ pub struct McpUpstream {
     pub listen: SocketAddr,
     /// The real server's URL.
     pub upstream: String,
+    /// Tags every call to it carries, such as `production`.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// `[notify]`.

@@ -134,6 +134,12 @@ impl Gate {
         &self.store
     }
 
+    /// The vault's secrets in place of the placeholders of a request that is not decided as
+    /// an HTTP request (the MCP gateway's, decided per call), within their bindings.
+    pub(crate) fn inject(&self, request: &Outgoing<'_>) -> Result<Injected, Denial> {
+        self.credentials.inject(request)
+    }
+
     /// Decides one request; every failure is a refusal with its reason.
     pub(crate) async fn decide(&self, seen: &Seen<'_>) -> Outcome {
         let Some(host) = host_of(seen.url) else {

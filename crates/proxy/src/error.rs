@@ -57,4 +57,7 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A block of the configuration cannot be served as written.
+    #[error("{0}")]
+    Config(String),
 }

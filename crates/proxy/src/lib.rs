@@ -41,5 +41,5 @@ pub use error::Error;
 pub use forward::Upstream;
 pub use inject::{Credentials, Injected, NoCredentials, Outgoing, VaultCredentials};
 pub use listener::{Proxy, serve, serve_unix};
-pub use mcp::{McpServer, serve_mcp};
+pub use mcp::{McpHttp, McpServer, serve_mcp, serve_mcp_http};
 pub use pg::{PgProxy, serve_postgres};

@@ -134,6 +134,12 @@ pub(crate) fn read_settings(file: &Path) -> Result<Option<Value>> {
 /// Write the settings (through a temporary file, keeping the old file's permissions), backing
 /// the old file up first when there is one and no backup yet.
 pub(crate) fn write_settings(file: &Path, settings: &Value, existed: bool) -> Result<Option<PathBuf>> {
+    write_text(file, &(serde_json::to_string_pretty(settings)? + "\n"), existed)
+}
+
+/// Write a configuration file's new text (through a temporary file, keeping the old file's
+/// permissions), backing the old file up first when there is one and no backup yet.
+pub(crate) fn write_text(file: &Path, text: &str, existed: bool) -> Result<Option<PathBuf>> {
     let mut backup = None;
     if existed {
         let path = with_suffix(file, ".holdpoint-backup");
@@ -145,7 +151,6 @@ pub(crate) fn write_settings(file: &Path, settings: &Value, existed: bool) -> Re
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let tmp = with_suffix(file, ".holdpoint-tmp");
-    let text = serde_json::to_string_pretty(settings)? + "\n";
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     if existed {
         let permissions = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;

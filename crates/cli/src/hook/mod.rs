@@ -21,7 +21,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use holdpoint_core::Denial;
 
-pub(crate) use install::{read_settings, write_settings};
+pub(crate) use install::{read_settings, write_settings, write_text};
 pub use install::{sandboxed_settings, settings_file};
 use wire::Outcome;
 pub use wire::{Agent, shell_quote};

@@ -12,6 +12,8 @@ pub const MAX_LINE: usize = 64 << 20;
 pub const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC's invalid request.
 pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC's internal error (the server's answer could not be passed on).
+pub const SERVER_ERROR: i64 = -32603;
 
 /// A message from the agent, as far as the gateway cares.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,7 @@
-//! The MCP gateway: JSON-RPC between an agent and an MCP server, one line per message (the
-//! stdio transport of `holdpoint mcp wrap`). Every `tools/call` becomes an
-//! [`Action`] on the `mcp` channel, classified with
+//! The MCP gateway: JSON-RPC between an agent and an MCP server, over stdio (one line per
+//! message, `holdpoint mcp wrap`, [`serve_mcp`]) or streamable HTTP (the `[[mcp]]` blocks of
+//! `holdpoint serve`, [`serve_mcp_http`]). Every `tools/call` becomes an
+//! [`Action`](holdpoint_core::Action) on the `mcp` channel, classified with
 //! `holdpoint_classify::classify_mcp` and decided through the [`Gate`]: allowed calls are
 //! forwarded, refused ones answered with JSON-RPC error `-32001` (held) or `-32002` (denied)
 //! carrying the hold sentence. Everything else passes through, but:
@@ -15,40 +16,45 @@
 //!   with known key formats never reach the agent;
 //! - a call waiting for approval gets progress notifications when the agent asked for them.
 //!
-//! Nothing unread is forwarded: a line from the agent that is not JSON-RPC, or a `tools/call`
-//! without a readable name or arguments, is answered with an error; a line from the server that
-//! is not JSON-RPC is dropped (it could not be redacted).
+//! Nothing unread is forwarded: a message from the agent that is not JSON-RPC, or a `tools/call`
+//! without a readable name or arguments, is answered with an error; a message from the server
+//! that is not JSON-RPC is dropped (it could not be redacted).
 
+mod gateway;
+mod http;
 pub mod message;
 mod redact;
+pub mod sse;
 mod tools;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use holdpoint_classify::Context;
-use holdpoint_classify::mcp::McpCall;
-use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Reversibility, Scope, Target, TargetKind, Verb};
+use holdpoint_core::Denial;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Gate;
+use gateway::{Answer, Ask, Gateway};
 use message::{Call, FromAgent, FromServer, id_key};
+
+pub use http::{McpHttp, serve_mcp_http};
 
 pub use redact::{Redactor, VAULT_MARK};
 pub use tools::{ToolBook, ToolStatus, digest as tool_digest};
 
 /// How long the gateway waits for the server's answer to its own `tools/list`.
 const LIST_WAIT: Duration = Duration::from_secs(30);
-/// Pages of `tools/list` read at most.
-const LIST_PAGES: usize = 100;
 /// How often a call waiting for a decision gets a progress notification.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// Ids of the gateway's own requests to the server start with this.
 const OWN_ID: &str = "holdpoint-gateway-";
+/// What a progress notification for a waiting call says.
+const WAITING: &str = "waiting for a Holdpoint decision";
 
 /// One MCP server behind the gateway.
 #[derive(Debug)]
@@ -65,20 +71,14 @@ pub struct McpServer {
     pub book: ToolBook,
 }
 
-/// One agent's session with one server.
+/// One agent's session with one server over stdio.
 struct Session {
-    server: McpServer,
-    gate: Arc<Gate>,
-    book: Mutex<ToolBook>,
+    gw: Gateway,
     to_agent: Mutex<Option<mpsc::UnboundedSender<Value>>>,
     to_server: Mutex<Option<mpsc::UnboundedSender<Value>>>,
     initialized: AtomicBool,
-    /// The tools may have changed since the gateway last listed them.
-    stale: AtomicBool,
-    refreshing: tokio::sync::Mutex<()>,
-    next_id: AtomicU64,
+    /// The gateway's own requests waiting for the server's answer.
     own: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-    agent_lists: Mutex<HashSet<String>>,
 }
 
 /// Runs the gateway between an agent (`agent_in`, `agent_out`) and a server (`server_in` is
@@ -100,20 +100,12 @@ where
 {
     let (to_agent, agent_rx) = mpsc::unbounded_channel();
     let (to_server, server_rx) = mpsc::unbounded_channel();
-    let mut server = server;
-    let book = Mutex::new(std::mem::replace(&mut server.book, ToolBook::in_memory()));
     let session = Arc::new(Session {
-        server,
-        gate,
-        book,
+        gw: Gateway::new(server, gate),
         to_agent: Mutex::new(Some(to_agent)),
         to_server: Mutex::new(Some(to_server)),
         initialized: AtomicBool::new(false),
-        stale: AtomicBool::new(true),
-        refreshing: tokio::sync::Mutex::new(()),
-        next_id: AtomicU64::new(1),
         own: Mutex::default(),
-        agent_lists: Mutex::default(),
     });
     let agent_writer = tokio::spawn(write_lines(agent_out, agent_rx));
     let server_writer = tokio::spawn(write_lines(server_in, server_rx));
@@ -205,9 +197,7 @@ impl Session {
                 tokio::spawn(async move { session.call(call, msg).await });
             }
             Ok(FromAgent::ListTools { id }) => {
-                if let Ok(mut lists) = self.agent_lists.lock() {
-                    lists.insert(id_key(&id));
-                }
+                self.gw.agent_lists(&id);
                 self.send_server(msg);
             }
             Ok(FromAgent::Initialized) => {
@@ -235,7 +225,7 @@ impl Session {
                 }
                 Err(invalid) => eprintln!(
                     "holdpoint: dropped a line from MCP server {} that is not JSON-RPC: {}",
-                    self.server.name, invalid.reason
+                    self.gw.server.name, invalid.reason
                 ),
             }
         }
@@ -243,41 +233,21 @@ impl Session {
     }
 
     fn on_server_message(&self, mut msg: Value) {
-        match message::from_server(&msg) {
-            FromServer::Response { id } => {
-                let key = id_key(&id);
-                let own = self.own.lock().ok().and_then(|mut own| own.remove(&key));
-                if let Some(tx) = own {
-                    let _ = tx.send(msg);
-                    return;
-                }
-                let listed = self.agent_lists.lock().is_ok_and(|mut lists| lists.remove(&key));
-                if listed && let Some(result) = msg.get("result") {
-                    let (tools, _) = message::tools_of(result);
-                    self.observe(&tools);
-                }
+        if let FromServer::Response { id } = message::from_server(&msg) {
+            let own = self.own.lock().ok().and_then(|mut own| own.remove(&id_key(&id)));
+            if let Some(tx) = own {
+                let _ = tx.send(msg);
+                return;
             }
-            FromServer::ToolsChanged => self.stale.store(true, Ordering::SeqCst),
-            FromServer::Other => {}
         }
-        self.server.redactor.redact_value(&mut msg);
+        self.gw.note_server_message(&mut msg);
         self.send_agent(msg);
-    }
-
-    fn observe(&self, tools: &[Value]) {
-        let saved = self
-            .book
-            .lock()
-            .map_err(|_| "the tool book is poisoned".to_owned())
-            .and_then(|mut book| book.observe(tools).map_err(|e| e.to_string()));
-        if let Err(e) = saved {
-            eprintln!("holdpoint: MCP server {}: the accepted tool list could not be saved: {e}", self.server.name);
-        }
     }
 
     /// Decides a `tools/call`, then forwards it or answers with the refusal.
     async fn call(self: Arc<Self>, call: Call, msg: Value) {
-        let decided = self.decide(&call);
+        let ask = self.initialized.load(Ordering::SeqCst).then_some(&*self as &dyn Ask);
+        let decided = self.gw.decide(&call, ask);
         let outcome = match &call.progress_token {
             None => decided.await,
             Some(token) => {
@@ -288,7 +258,7 @@ impl Session {
                         outcome = &mut decided => break outcome,
                         () = tokio::time::sleep(PROGRESS_EVERY) => {
                             step += 1;
-                            self.send_agent(message::progress(token, step, "waiting for a Holdpoint decision"));
+                            self.send_agent(message::progress(token, step, WAITING));
                         }
                     }
                 }
@@ -305,122 +275,26 @@ impl Session {
         }
     }
 
-    async fn decide(&self, call: &Call) -> Result<(), Denial> {
-        if self.initialized.load(Ordering::SeqCst)
-            && self.stale.load(Ordering::SeqCst)
-            && let Err(e) = self.refresh().await
-        {
-            eprintln!("holdpoint: MCP server {}: cannot list its tools: {e}", self.server.name);
+    /// Sends one of the gateway's own requests to the server and waits for its answer.
+    async fn own_request(&self, request: Value) -> Result<Value, String> {
+        let key = id_key(request.get("id").unwrap_or(&Value::Null));
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut own) = self.own.lock() {
+            own.insert(key.clone(), tx);
         }
-        let status = self.book.lock().map(|book| book.status(&call.tool)).unwrap_or(ToolStatus::Unlisted);
-        let action = self.action(call, &status);
-        let summary = summary(&self.server.name, call);
-        let outcome = self.gate.decide_action(&action, &summary).await;
-        if outcome.is_ok() && matches!(status, ToolStatus::Changed(_)) {
-            let accepted = self
-                .book
-                .lock()
-                .map_err(|_| "the tool book is poisoned".to_owned())
-                .and_then(|mut book| book.accept(&call.tool).map_err(|e| e.to_string()));
-            if let Err(e) = accepted {
-                eprintln!("holdpoint: MCP server {}: the approved tool could not be saved: {e}", self.server.name);
-            }
+        if !self.send_server(request) {
+            return Err("the server's input is closed".into());
         }
-        outcome
-    }
-
-    /// The call as an action: the classifier's effects, and for a tool whose definition
-    /// changed since it was accepted, an opaque effect that holds it.
-    fn action(&self, call: &Call, status: &ToolStatus) -> Action {
-        let arguments = if call.arguments.is_null() { json!({}) } else { call.arguments.clone() };
-        let annotations = match status {
-            ToolStatus::Accepted(tool) | ToolStatus::Changed(tool) => tool.get("annotations").cloned(),
-            ToolStatus::Unlisted => None,
-        }
-        .unwrap_or(Value::Null);
-        let mcp = McpCall {
-            server: &self.server.name,
-            tool: &call.tool,
-            arguments: &arguments,
-            annotations: &annotations,
-            tags: &self.server.tags,
-        };
-        let mut effects = holdpoint_classify::classify_mcp(&mcp, &self.server.context, &holdpoint_classify::NoFacts);
-        if matches!(status, ToolStatus::Changed(_)) {
-            let mut changed = Effect::new(
-                Verb::Opaque,
-                Target::new(TargetKind::Mcp, format!("mcp://{}/{}", self.server.name, call.tool)),
-                Reversibility::Irreversible,
-                Scope::Remote,
-            );
-            changed.rule = Some("mcp-tool-changed".into());
-            changed.why = Some(
-                "the server changed this tool's description, schemas or annotations since they were accepted".into(),
-            );
-            effects.push(changed);
-        }
-        Action {
-            channel: Channel::Mcp,
-            actor: Actor { agent: None, session: None, workspace: self.server.context.workspace.clone() },
-            target: self.server.name.clone(),
-            input: call_input(&self.server.name, &call.tool, &arguments),
-            effects,
-        }
-    }
-
-    /// Asks the server for its tools (every page) and notes them.
-    async fn refresh(&self) -> Result<(), String> {
-        let _one = self.refreshing.lock().await;
-        if !self.stale.swap(false, Ordering::SeqCst) {
-            return Ok(());
-        }
-        let listed = self.list_all().await;
-        match listed {
-            Ok(tools) => {
-                self.observe(&tools);
-                Ok(())
-            }
-            Err(e) => {
-                self.stale.store(true, Ordering::SeqCst);
-                Err(e)
-            }
-        }
-    }
-
-    async fn list_all(&self) -> Result<Vec<Value>, String> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..LIST_PAGES {
-            let id = json!(format!("{OWN_ID}{}", self.next_id.fetch_add(1, Ordering::SeqCst)));
-            let (tx, rx) = oneshot::channel();
-            if let Ok(mut own) = self.own.lock() {
-                own.insert(id_key(&id), tx);
-            }
-            let params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
-            if !self.send_server(json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params})) {
-                return Err("the server's input is closed".into());
-            }
-            let answer = match tokio::time::timeout(LIST_WAIT, rx).await {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(_)) => return Err("the server closed before answering tools/list".into()),
-                Err(_) => {
-                    if let Ok(mut own) = self.own.lock() {
-                        own.remove(&id_key(&id));
-                    }
-                    return Err(format!("no answer to tools/list within {}s", LIST_WAIT.as_secs()));
+        match tokio::time::timeout(LIST_WAIT, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err("the server closed before answering".into()),
+            Err(_) => {
+                if let Ok(mut own) = self.own.lock() {
+                    own.remove(&key);
                 }
-            };
-            let Some(result) = answer.get("result") else {
-                return Err(format!("tools/list failed: {}", answer.get("error").unwrap_or(&Value::Null)));
-            };
-            let (tools, next) = message::tools_of(result);
-            all.extend(tools);
-            match next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
+                Err(format!("no answer within {}s", LIST_WAIT.as_secs()))
             }
         }
-        Err(format!("tools/list has more than {LIST_PAGES} pages"))
     }
 }
 
@@ -430,9 +304,8 @@ pub fn call_input(server: &str, tool: &str, arguments: &Value) -> String {
     holdpoint_core::canonical_json(&json!({ "server": server, "tool": tool, "arguments": arguments }))
 }
 
-/// One line an approver reads first.
-fn summary(server: &str, call: &Call) -> String {
-    let line = format!("MCP {server}/{} {}", call.tool, call.arguments);
-    let short: String = line.chars().take(200).collect();
-    if short.len() < line.len() { format!("{short}…") } else { short }
+impl Ask for Session {
+    fn ask(&self, request: Value) -> Answer<'_> {
+        Box::pin(self.own_request(request))
+    }
 }
