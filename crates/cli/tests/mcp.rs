@@ -717,6 +717,16 @@ fn streamable_http_servers_get_the_same_decisions_holds_and_redaction() {
     assert_eq!(refused.messages[1]["error"]["code"], -32001);
     assert!(refused.messages[0]["error"]["message"].as_str().unwrap().contains("not sent"));
     assert!(!world.reached().iter().any(|c| c["arguments"]["key"] == "z"), "nothing of a refused batch is sent");
+    // A web page's request (another origin) is refused before anything is read.
+    agent.headers.push("origin: https://evil.example".into());
+    let foreign = agent.post(
+        &json!({"jsonrpc":"2.0","id":"o","method":"tools/call",
+        "params":{"name":"lookup","arguments":{"key":"from-a-page"}}})
+        .to_string(),
+    );
+    agent.headers.pop();
+    assert_eq!(foreign.status, 403);
+    assert!(!world.reached().iter().any(|c| c["arguments"]["key"] == "from-a-page"));
 
     // A tool whose definition changed is held until approved.
     assert_eq!(agent.text("toggle", json!({"on": true})), "switch read");

@@ -116,6 +116,9 @@ pub async fn serve_mcp_http(
 impl McpHttp {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ProxyBody> {
         let (parts, incoming) = req.into_parts();
+        if let Some(why) = not_local(&parts.headers) {
+            return jsonrpc(StatusCode::FORBIDDEN, &invalid_message(&why));
+        }
         match parts.method {
             Method::POST => self.post(parts.headers, incoming).await,
             Method::GET | Method::DELETE => match self.outgoing(&parts.method, &parts.headers, Bytes::new()) {
@@ -456,6 +459,29 @@ impl Ask for InSession<'_> {
     }
 }
 
+/// Why a request does not come from a local client: its `Host` or `Origin` names another
+/// site (a web page's request after DNS rebinding, or from a browser tab), which the gateway
+/// refuses as the MCP specification asks of local servers.
+fn not_local(headers: &HeaderMap) -> Option<String> {
+    let local = |host: &str| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if let Some(host) = host
+        && !host.parse::<hyper::http::uri::Authority>().is_ok_and(|a| local(a.host()))
+    {
+        return Some(format!("requests for host {host:?} are refused; the MCP gateway serves loopback clients"));
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if let Some(origin) = origin
+        && !origin.parse::<Uri>().ok().and_then(|u| u.host().map(local)).unwrap_or(false)
+    {
+        return Some(format!("requests from origin {origin:?} are refused; the MCP gateway serves local clients"));
+    }
+    None
+}
+
 /// Whether the client takes an event stream as the answer.
 fn takes_events(headers: &HeaderMap) -> bool {
     headers
@@ -506,4 +532,32 @@ fn invalid_message(reason: &str) -> Value {
 /// A JSON answer.
 fn jsonrpc(status: StatusCode, body: &Value) -> Response<ProxyBody> {
     crate::listener::json_response(status, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn only_local_hosts_and_origins_are_served() {
+        for ok in [
+            headers(&[("host", "127.0.0.1:8790")]),
+            headers(&[("host", "localhost:8790"), ("origin", "http://localhost:3000")]),
+            headers(&[("host", "[::1]:8790"), ("origin", "http://127.0.0.1")]),
+            headers(&[]),
+        ] {
+            assert_eq!(not_local(&ok), None, "{ok:?}");
+        }
+        for refused in [
+            headers(&[("host", "evil.example:8790")]),
+            headers(&[("host", "127.0.0.1:8790"), ("origin", "https://evil.example")]),
+            headers(&[("host", "127.0.0.1:8790"), ("origin", "null")]),
+        ] {
+            assert!(not_local(&refused).is_some(), "{refused:?}");
+        }
+    }
 }
