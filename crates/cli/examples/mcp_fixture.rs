@@ -138,9 +138,15 @@ async fn serve_http(addr: &str) {
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
+    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     println!("listening on http://{}/mcp", listener.local_addr().unwrap());
     std::io::stdout().flush().unwrap();
+    // Its answers are event streams of small writes: without this, Nagle and the client's
+    // delayed ACK hold each one back for 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let router = axum::Router::new().route_service("/mcp", service);
     axum::serve(listener, router).await.unwrap();
 }

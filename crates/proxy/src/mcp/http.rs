@@ -93,6 +93,8 @@ pub async fn serve_mcp_http(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Events are small writes; Nagle would hold each back for the peer's ACK.
+                    let _ = stream.set_nodelay(true);
                     let mcp = Arc::clone(&mcp);
                     let service = service_fn(move |req| {
                         let mcp = Arc::clone(&mcp);
