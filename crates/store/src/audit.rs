@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::keys::{hex, netstrings, sign_hex, verify_hex};
-use crate::store::{Head, Store, Tx, col_str, col_u64, head_message, to_db};
+use crate::store::{Arg, Head, Store, Tx, col_str, col_u64, head_message, to_db};
 use crate::{Error, HoldId};
 
 /// The `prev` of the first record.
@@ -126,8 +126,8 @@ impl Store {
     /// Appends one record to the chain inside `tx`; returns its seq.
     pub(crate) async fn append(
         &self,
-        tx: &mut Tx,
-        head: &mut Head<'_>,
+        tx: &mut Tx<'_>,
+        head: &mut Head,
         record: Record<'_>,
         time: u64,
     ) -> Result<u64, Error> {
@@ -158,16 +158,17 @@ impl Store {
         obj.insert("prev".into(), Value::from(head.hash.as_str()));
         let text = canonical_json(&Value::Object(obj));
         let hash = record_hash(&text);
-        sqlx::query("INSERT INTO audit (seq, time, kind, hold_id, record, hash) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(to_db(seq)?)
-            .bind(to_db(time)?)
-            .bind(record.kind)
-            .bind(record.hold.map(|h| to_db(h.get())).transpose()?)
-            .bind(text)
-            .bind(hash.as_str())
-            .execute(&mut **tx)
-            .await
-            .map_err(Error::db)?;
+        tx.queue(
+            "INSERT INTO audit (seq, time, kind, hold_id, record, hash) VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                Arg::Int(to_db(seq)?),
+                Arg::Int(to_db(time)?),
+                Arg::Text(record.kind.to_owned()),
+                Arg::MaybeInt(record.hold.map(|h| to_db(h.get())).transpose()?),
+                Arg::Text(text),
+                Arg::Text(hash.clone()),
+            ],
+        );
         head.seq = seq;
         head.hash = hash;
         head.dirty = true;
@@ -177,16 +178,12 @@ impl Store {
         Ok(seq)
     }
 
-    async fn write_checkpoint(&self, tx: &mut Tx, head: &Head<'_>, time: u64) -> Result<(), Error> {
+    async fn write_checkpoint(&self, tx: &mut Tx<'_>, head: &Head, time: u64) -> Result<(), Error> {
         let signature = sign_hex(&self.inner.audit_key, &checkpoint_message(head.seq, &head.hash, time));
-        sqlx::query("INSERT INTO audit_checkpoints (seq, hash, time, signature) VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING")
-            .bind(to_db(head.seq)?)
-            .bind(head.hash.as_str())
-            .bind(to_db(time)?)
-            .bind(signature)
-            .execute(&mut **tx)
-            .await
-            .map_err(Error::db)?;
+        tx.queue(
+            "INSERT INTO audit_checkpoints (seq, hash, time, signature) VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING",
+            vec![Arg::Int(to_db(head.seq)?), Arg::Text(head.hash.clone()), Arg::Int(to_db(time)?), Arg::Text(signature)],
+        );
         Ok(())
     }
 

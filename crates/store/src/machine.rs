@@ -14,7 +14,7 @@ use sqlx::{AnyConnection, Row};
 use crate::audit::Record;
 use crate::keys::{ApproverKey, ApproverToken, Decision, SignedDecision, decision_message, hex, netstrings};
 use crate::keys::{sign_hex, verify_hex};
-use crate::store::{Head, Store, Tx, col_str, col_u64, to_db};
+use crate::store::{Arg, Head, Store, Tx, col_str, col_u64, to_db};
 use crate::{Approval, Error, Hold, HoldId, HoldState, NewHold};
 
 /// How far a decision's signed time may be from the store's clock, in seconds.
@@ -72,13 +72,12 @@ impl Store {
 
     /// [`Store::enqueue`], and whether this call created the hold.
     pub(crate) async fn enqueue_new(&self, new: NewHold, now: u64) -> Result<(Hold, bool), Error> {
-        let (mut tx, mut head) = self.begin().await?;
-        let sql =
-            format!("SELECT {HOLD_COLUMNS} FROM holds WHERE digest = $1 AND state IN {OPEN_STATES} ORDER BY id DESC");
-        let rows = sqlx::query(&sql).bind(new.digest.to_string()).fetch_all(&mut *tx).await.map_err(Error::db)?;
+        let sql = head_and_open_holds("DESC");
+        let (mut tx, mut head, rows) = self.begin_select(&sql, Some(new.digest.to_string())).await?;
+        let open = open_holds(&rows)?;
         // Approvers matter only to an open hold of the same action (the common case has none).
-        let approvers = if rows.is_empty() { Approvers::default() } else { self.approvers_in(&mut tx).await? };
-        for row in rows.iter().map(hold_row).collect::<Result<Vec<_>, _>>()? {
+        let approvers = if open.is_empty() { Approvers::default() } else { self.approvers_in(&mut tx).await? };
+        for row in open {
             let decisions = decisions_of(&mut tx, row.id).await?;
             let hold = self.derive(&row, &decisions, &approvers, now);
             self.settle(&mut tx, &mut head, &row, &hold, now).await?;
@@ -105,7 +104,7 @@ impl Store {
             seal: String::new(),
         };
         let seal = sign_hex(&self.inner.audit_key, &seal_message(&row));
-        insert_hold(&mut tx, &row, &seal).await?;
+        insert_hold(&mut tx, &row, seal)?;
         let o = &row.obligations;
         let detail = json!({"summary": row.summary, "reason": row.reason, "expires": expires,
             "obligations": {"approvers": o.approvers, "delay_secs": o.delay_secs, "ttl_secs": o.ttl_secs, "soft_delete": o.soft_delete}});
@@ -162,7 +161,7 @@ impl Store {
         let mut conn = self.inner.pool.acquire().await.map_err(Error::db)?;
         let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE state IN {OPEN_STATES} ORDER BY id DESC");
         let rows = sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(Error::db)?;
-        let rows = rows.iter().map(hold_row).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows.iter().map(|r| hold_row(r, 0)).collect::<Result<Vec<_>, _>>()?;
         let approvers = self.approvers_in(&mut conn).await?;
         let sql = format!(
             "SELECT hold_id, approver, decision, time, signature FROM decisions \
@@ -321,11 +320,12 @@ impl Store {
     /// Consumes the release of one released hold with this digest: marks it executed and
     /// returns its id. At most one caller ever gets a given release, however many race.
     pub async fn consume(&self, digest: &ActionDigest, now: u64) -> Result<Option<HoldId>, Error> {
-        let (mut tx, mut head) = self.begin().await?;
-        let approvers = self.approvers_in(&mut tx).await?;
-        let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE digest = $1 AND state IN {OPEN_STATES} ORDER BY id");
-        let rows = sqlx::query(&sql).bind(digest.to_string()).fetch_all(&mut *tx).await.map_err(Error::db)?;
-        for row in rows.iter().map(hold_row).collect::<Result<Vec<_>, _>>()? {
+        let sql = head_and_open_holds("ASC");
+        let (mut tx, mut head, rows) = self.begin_select(&sql, Some(digest.to_string())).await?;
+        let open = open_holds(&rows)?;
+        // Approvers matter only to an open hold of the same action (the common case has none).
+        let approvers = if open.is_empty() { Approvers::default() } else { self.approvers_in(&mut tx).await? };
+        for row in open {
             let hold = self.derive(&row, &decisions_of(&mut tx, row.id).await?, &approvers, now);
             if hold.state != HoldState::Released || !hold.sealed {
                 self.settle(&mut tx, &mut head, &row, &hold, now).await?;
@@ -499,7 +499,7 @@ impl Store {
     }
 
     /// Records a due lazy transition (expiry or release) with its audit record.
-    async fn settle(&self, tx: &mut Tx, head: &mut Head<'_>, row: &Row_, hold: &Hold, now: u64) -> Result<(), Error> {
+    async fn settle(&self, tx: &mut Tx<'_>, head: &mut Head, row: &Row_, hold: &Hold, now: u64) -> Result<(), Error> {
         if !needs_settle(row, hold) {
             return Ok(());
         }
@@ -548,32 +548,34 @@ fn enrollment_message(name: &str, key_hex: &str, created: u64) -> Vec<u8> {
     netstrings(&["holdpoint.approver.v1", name, key_hex, &created.to_string()])
 }
 
-async fn insert_hold(tx: &mut Tx, row: &Row_, seal: &str) -> Result<(), Error> {
+/// Queues the new hold's row for the commit.
+fn insert_hold(tx: &mut Tx<'_>, row: &Row_, seal: String) -> Result<(), Error> {
     let o = &row.obligations;
-    sqlx::query(&format!(
-        "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    ))
-    .bind(to_db(row.id.get())?)
-    .bind(row.digest.to_string())
-    .bind(row.channel.as_str())
-    .bind(row.summary.as_str())
-    .bind(row.reason.as_str())
-    .bind(row.action_json.as_str())
-    .bind(i64::from(o.approvers))
-    .bind(to_db(o.delay_secs)?)
-    .bind(to_db(o.ttl_secs)?)
-    .bind(i64::from(o.soft_delete))
-    .bind(HoldState::Pending.as_str())
-    .bind(to_db(row.created)?)
-    .bind(to_db(row.expires)?)
-    .bind(seal)
-    .execute(&mut **tx)
-    .await
-    .map_err(Error::db)?;
+    tx.queue(
+        format!(
+            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ),
+        vec![
+            Arg::Int(to_db(row.id.get())?),
+            Arg::Text(row.digest.to_string()),
+            Arg::Text(row.channel.as_str().to_owned()),
+            Arg::Text(row.summary.clone()),
+            Arg::Text(row.reason.clone()),
+            Arg::Text(row.action_json.clone()),
+            Arg::Int(i64::from(o.approvers)),
+            Arg::Int(to_db(o.delay_secs)?),
+            Arg::Int(to_db(o.ttl_secs)?),
+            Arg::Int(i64::from(o.soft_delete)),
+            Arg::Text(HoldState::Pending.as_str().to_owned()),
+            Arg::Int(to_db(row.created)?),
+            Arg::Int(to_db(row.expires)?),
+            Arg::Text(seal),
+        ],
+    );
     Ok(())
 }
 
-async fn set_state(tx: &mut Tx, id: HoldId, state: HoldState, release_at: Option<u64>) -> Result<(), Error> {
+async fn set_state(tx: &mut Tx<'_>, id: HoldId, state: HoldState, release_at: Option<u64>) -> Result<(), Error> {
     sqlx::query("UPDATE holds SET state = $1, release_at = $2 WHERE id = $3")
         .bind(state.as_str())
         .bind(release_at.map(to_db).transpose()?)
@@ -587,7 +589,7 @@ async fn set_state(tx: &mut Tx, id: HoldId, state: HoldState, release_at: Option
 async fn select_hold(conn: &mut AnyConnection, id: HoldId) -> Result<Option<Row_>, Error> {
     let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1");
     let row = sqlx::query(&sql).bind(to_db(id.get())?).fetch_optional(&mut *conn).await.map_err(Error::db)?;
-    row.as_ref().map(hold_row).transpose()
+    row.as_ref().map(|r| hold_row(r, 0)).transpose()
 }
 
 async fn decisions_of(conn: &mut AnyConnection, id: HoldId) -> Result<Vec<DecisionRow>, Error> {
@@ -620,29 +622,53 @@ fn decision_row(row: &AnyRow, at: usize) -> Result<DecisionRow, Error> {
     })
 }
 
-fn hold_row(row: &AnyRow) -> Result<Row_, Error> {
+/// A query for [`Store::begin_select`]: the head and the open holds of the digest `$1`, oldest
+/// (`ASC`) or newest (`DESC`) first, in the transaction's first round trip; one row with NULL
+/// hold columns when there is none. Read the holds with [`open_holds`].
+fn head_and_open_holds(order: &str) -> String {
+    let joined: Vec<String> = HOLD_COLUMNS.split(", ").map(|c| format!("x.{c}")).collect();
+    format!(
+        "SELECT h.next_hold, h.audit_seq, h.audit_hash, {} FROM store_head h \
+         LEFT JOIN holds x ON x.digest = $1 AND x.state IN {OPEN_STATES} WHERE h.id = 1 ORDER BY x.id {order}",
+        joined.join(", ")
+    )
+}
+
+/// The holds in the rows of a [`head_and_open_holds`] query.
+fn open_holds(rows: &[AnyRow]) -> Result<Vec<Row_>, Error> {
+    let mut open = Vec::new();
+    for row in rows {
+        if row.try_get::<Option<i64>, _>(3).map_err(|e| Error::BadData(e.to_string()))?.is_some() {
+            open.push(hold_row(row, 3)?);
+        }
+    }
+    Ok(open)
+}
+
+/// The hold whose columns ([`HOLD_COLUMNS`]) start at column `at` of `row`.
+fn hold_row(row: &AnyRow, at: usize) -> Result<Row_, Error> {
     let bad = |what: &str, value: &str| Error::BadData(format!("hold {what} {value:?}"));
-    let id = col_u64(row, 0)?;
-    let digest = col_str(row, 1)?;
-    let channel = col_str(row, 2)?;
-    let state = col_str(row, 10)?;
-    let approvers = row.try_get::<i64, _>(6).map_err(|e| Error::BadData(e.to_string()))?;
+    let id = col_u64(row, at)?;
+    let digest = col_str(row, at + 1)?;
+    let channel = col_str(row, at + 2)?;
+    let state = col_str(row, at + 10)?;
+    let approvers = row.try_get::<i64, _>(at + 6).map_err(|e| Error::BadData(e.to_string()))?;
     Ok(Row_ {
         id: HoldId::new(id).ok_or_else(|| bad("id", "0"))?,
         digest: digest.parse().map_err(|_| bad("digest", &digest))?,
         channel: channel.parse().map_err(|_| bad("channel", &channel))?,
-        summary: col_str(row, 3)?,
-        reason: col_str(row, 4)?,
-        action_json: col_str(row, 5)?,
+        summary: col_str(row, at + 3)?,
+        reason: col_str(row, at + 4)?,
+        action_json: col_str(row, at + 5)?,
         obligations: Obligations {
             approvers: u32::try_from(approvers).map_err(|_| bad("approvers", &approvers.to_string()))?,
-            delay_secs: col_u64(row, 7)?,
-            ttl_secs: col_u64(row, 8)?,
-            soft_delete: col_u64(row, 9)? != 0,
+            delay_secs: col_u64(row, at + 7)?,
+            ttl_secs: col_u64(row, at + 8)?,
+            soft_delete: col_u64(row, at + 9)? != 0,
         },
         state: HoldState::parse(&state).ok_or_else(|| bad("state", &state))?,
-        created: col_u64(row, 11)?,
-        expires: col_u64(row, 12)?,
-        seal: col_str(row, 13)?,
+        created: col_u64(row, at + 11)?,
+        expires: col_u64(row, at + 12)?,
+        seal: col_str(row, at + 13)?,
     })
 }

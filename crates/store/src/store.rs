@@ -1,13 +1,16 @@
 //! Opening a store (SQLite or PostgreSQL), its schema, the audit key file, and the write
 //! transaction every state change goes through.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Connection, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Database, Row, TransactionManager};
 use zeroize::Zeroizing;
 
 use crate::Error;
@@ -35,7 +38,8 @@ pub const DEFAULT_CHECKPOINT_EVERY: u64 = 100;
 ///
 /// Cheap to clone; clones share one connection pool. Every method that changes anything runs
 /// in one transaction that also appends its audit record(s), and writes are serialised on both
-/// backends (SQLite `BEGIN IMMEDIATE`, PostgreSQL a row lock on the store's head row).
+/// backends (SQLite `BEGIN IMMEDIATE` on the store's one write connection, PostgreSQL a row
+/// lock on the store's head row).
 #[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
@@ -56,7 +60,20 @@ pub(crate) struct Inner {
     pub(crate) backend: Backend,
     pub(crate) audit_key: SigningKey,
     pub(crate) audit_public: VerifyingKey,
-    write_lock: tokio::sync::Mutex<()>,
+    /// SQLite: the one connection every write transaction of this process runs on, which is
+    /// also this process's write lock (writers queue here, not in SQLite's sleeping busy
+    /// handler). It stays open, so a write pays no pool checkout and no liveness ping on
+    /// return, and its prepared statements stay cached. `None` on PostgreSQL; holds `None`
+    /// once the store is closed.
+    writer: Option<tokio::sync::Mutex<Option<AnyConnection>>>,
+    /// Commits made on `writer`, to start a background WAL checkpoint every
+    /// [`WAL_CHECKPOINT_EVERY`] of them.
+    commits: AtomicU64,
+    /// Whether a background WAL checkpoint is running.
+    wal_checkpointing: AtomicBool,
+    /// Whether `writer` may still be inside a transaction that was given up (an error, or a
+    /// caller that stopped waiting): whoever takes it next rolls back first.
+    writer_dirty: AtomicBool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,17 +82,154 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-/// An open write transaction, holding the store's write lock.
-pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// sqlx's transaction bookkeeping for a connection of any backend.
+type Manager = <Any as Database>::TransactionManager;
 
-/// The store's head row as read (and changed) inside one write transaction, with this
-/// process's write lock (SQLite) held until it is dropped.
-pub(crate) struct Head<'a> {
+/// An open write transaction. On SQLite it runs on the store's write connection (and holds
+/// with it this process's write lock) and is begun and committed by statements of its own, each
+/// in the same round trip to SQLite's thread as other statements: a hold enqueue is two round
+/// trips. On PostgreSQL it is sqlx's transaction on a pooled connection.
+///
+/// Dropped before [`Store::commit`] succeeds, it is rolled back: sqlx queues the rollback on
+/// the pooled connection; the write connection is marked so that whoever takes it next rolls
+/// back first, and a task takes it at once, so SQLite's write lock is not kept.
+pub(crate) struct Tx<'a> {
+    conn: TxConn<'a>,
+    inner: &'a Arc<Inner>,
+    open: bool,
+    queued: Vec<Queued>,
+}
+
+enum TxConn<'a> {
+    Writer(tokio::sync::MappedMutexGuard<'a, AnyConnection>),
+    Pooled(PoolConnection<Any>),
+}
+
+/// A value for a queued statement.
+pub(crate) enum Arg {
+    Int(i64),
+    MaybeInt(Option<i64>),
+    Text(String),
+}
+
+/// A write queued until the commit; `$1`, `$2`, … are its own `args`.
+struct Queued {
+    sql: Cow<'static, str>,
+    args: Vec<Arg>,
+}
+
+impl Tx<'_> {
+    /// Queues a write (an insert or update whose result nobody reads) to run at commit, on
+    /// SQLite in the commit's one round trip. Reads later in the same transaction do not see it.
+    pub(crate) fn queue(&mut self, sql: impl Into<Cow<'static, str>>, args: Vec<Arg>) {
+        self.queued.push(Queued { sql: sql.into(), args });
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.conn {
+            TxConn::Writer(conn) => conn,
+            TxConn::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.conn {
+            TxConn::Writer(conn) => conn,
+            TxConn::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        match &mut self.conn {
+            TxConn::Pooled(conn) => Manager::start_rollback(conn),
+            TxConn::Writer(_) => {
+                self.inner.writer_dirty.store(true, Ordering::Release);
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let inner = Arc::clone(self.inner);
+                    runtime.spawn(async move {
+                        let _ = lock_writer(&inner).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Takes the write connection, first rolling back a transaction given up on it.
+async fn lock_writer(inner: &Inner) -> Result<tokio::sync::MappedMutexGuard<'_, AnyConnection>, Error> {
+    let closed = || Error::db(sqlx::Error::PoolClosed);
+    let writer = inner.writer.as_ref().ok_or_else(closed)?;
+    let mut conn = tokio::sync::MutexGuard::try_map(writer.lock().await, Option::as_mut).map_err(|_| closed())?;
+    if inner.writer_dirty.swap(false, Ordering::AcqRel) {
+        // Fails only when no transaction is open (the failed statement ended it). Should a
+        // transaction stay open anyway, the next `BEGIN` fails, and that write fails with it.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    Ok(conn)
+}
+
+/// The statements of `queued` as one SQLite batch, each one's `$N` renumbered after those
+/// before it, then `tail`; and all their arguments.
+fn batch(queued: Vec<Queued>, tail: &str) -> (String, Vec<Arg>) {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for q in queued {
+        renumber(&q.sql, args.len(), &mut sql);
+        sql.push_str(";\n");
+        args.extend(q.args);
+    }
+    sql.push_str(tail);
+    (sql, args)
+}
+
+/// Appends `sql` to `out` with every `$N` made `$(N + offset)`.
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let digits = from.get(1..).map_or(0, |d| d.bytes().take_while(u8::is_ascii_digit).count());
+        match from.get(1..=digits).and_then(|d| d.parse::<usize>().ok()) {
+            Some(n) => {
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+            }
+            None => out.push('$'),
+        }
+        rest = from.get(1 + digits..).unwrap_or("");
+    }
+    out.push_str(rest);
+}
+
+/// Runs one statement with its arguments.
+async fn run(conn: &mut AnyConnection, sql: &str, args: Vec<Arg>) -> Result<(), sqlx::Error> {
+    let mut query = sqlx::query(sql);
+    for arg in args {
+        query = match arg {
+            Arg::Int(n) => query.bind(n),
+            Arg::MaybeInt(n) => query.bind(n),
+            Arg::Text(t) => query.bind(t),
+        };
+    }
+    query.execute(conn).await.map(|_| ())
+}
+
+/// The store's head row as read (and changed) inside one write transaction.
+pub(crate) struct Head {
     pub(crate) next_hold: u64,
     pub(crate) seq: u64,
     pub(crate) hash: String,
     pub(crate) dirty: bool,
-    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 impl Store {
@@ -123,6 +277,12 @@ impl Store {
     /// Closes the connection pool, waiting for connections in use to be returned.
     /// Call [`Store::checkpoint`] first at shutdown.
     pub async fn close(&self) {
+        if let Some(writer) = &self.inner.writer {
+            // Waits for a write in progress, then closes the write connection.
+            if let Some(conn) = writer.lock().await.take() {
+                let _ = conn.close().await;
+            }
+        }
         self.inner.pool.close().await;
     }
 
@@ -139,10 +299,15 @@ impl Store {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let key_path = state_dir.join(AUDIT_KEY_FILE);
         let mut tries = 0;
-        let (created_key, version, public) = loop {
+        let (created_key, version, public, conn) = loop {
             let mut conn = AnyConnection::connect(url).await.map_err(|e| open_error(&e, place))?;
-            let checked = prepare(&mut conn, backend, &key_path, place).await;
-            let _ = conn.close().await;
+            let checked = match prepare(&mut conn, backend, &key_path, place).await {
+                Ok(done) => Ok((done, conn)),
+                Err(e) => {
+                    let _ = conn.close().await;
+                    Err(e)
+                }
+            };
             match checked {
                 // Two first opens of one new SQLite file race while it becomes a WAL database;
                 // SQLite answers the loser "database is locked" at once, without its busy
@@ -154,7 +319,18 @@ impl Store {
                     tries += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
-                other => break other?,
+                other => {
+                    let ((key, version, public), conn) = other?;
+                    break (key, version, public, conn);
+                }
+            }
+        };
+        // The checked SQLite connection (with its pragmas) becomes the write connection.
+        let writer = match backend {
+            Backend::Sqlite => Some(tokio::sync::Mutex::new(Some(conn))),
+            Backend::Postgres => {
+                let _ = conn.close().await;
+                None
             }
         };
         if version > SCHEMA_VERSION {
@@ -177,50 +353,172 @@ impl Store {
             });
         }
         let pool = options.connect_lazy(url).map_err(|e| open_error(&e, place))?;
-        let inner = Inner { pool, backend, audit_key, audit_public, write_lock: tokio::sync::Mutex::new(()) };
+        let inner = Inner {
+            pool,
+            backend,
+            audit_key,
+            audit_public,
+            writer,
+            commits: AtomicU64::new(0),
+            wal_checkpointing: AtomicBool::new(false),
+            writer_dirty: AtomicBool::new(false),
+        };
         Ok(Store { inner: Arc::new(inner), checkpoint_every: DEFAULT_CHECKPOINT_EVERY })
     }
 
     /// Starts a write transaction and locks the head row.
-    pub(crate) async fn begin(&self) -> Result<(Tx, Head<'_>), Error> {
-        // Writers of one process queue here rather than in SQLite's sleeping busy handler.
-        let guard = match self.inner.backend {
-            Backend::Sqlite => Some(self.inner.write_lock.lock().await),
-            Backend::Postgres => None,
-        };
-        let pool = &self.inner.pool;
-        let (mut tx, lock) = match self.inner.backend {
-            Backend::Sqlite => (pool.begin_with("BEGIN IMMEDIATE").await.map_err(Error::db)?, ""),
-            Backend::Postgres => (pool.begin().await.map_err(Error::db)?, " FOR UPDATE"),
-        };
-        let sql = format!("SELECT next_hold, audit_seq, audit_hash FROM store_head WHERE id = 1{lock}");
-        let row = sqlx::query(&sql).fetch_one(&mut *tx).await.map_err(Error::db)?;
-        let head = Head {
-            next_hold: col_u64(&row, 0)?,
-            seq: col_u64(&row, 1)?,
-            hash: col_str(&row, 2)?,
-            dirty: false,
-            _guard: guard,
-        };
+    pub(crate) async fn begin(&self) -> Result<(Tx<'_>, Head), Error> {
+        let sql = "SELECT h.next_hold, h.audit_seq, h.audit_hash FROM store_head h WHERE h.id = 1";
+        let (tx, head, _) = self.begin_select(sql, None).await?;
         Ok((tx, head))
     }
 
-    /// Writes the (signed) head if it changed, and commits.
-    pub(crate) async fn commit(&self, mut tx: Tx, head: Head<'_>) -> Result<(), Error> {
+    /// Starts a write transaction and reads the locked head row with `select`: a query of
+    /// `store_head h` (and whatever it joins) whose first columns are `h.next_hold`,
+    /// `h.audit_seq` and `h.audit_hash`, with `bind` as its `$1`. On SQLite the `BEGIN` and
+    /// the query are one round trip. Returns the transaction, the head and the query's rows.
+    pub(crate) async fn begin_select(
+        &self,
+        select: &str,
+        bind: Option<String>,
+    ) -> Result<(Tx<'_>, Head, Vec<AnyRow>), Error> {
+        let inner = &self.inner;
+        let (mut tx, sql) = match inner.backend {
+            Backend::Sqlite => {
+                let conn = TxConn::Writer(lock_writer(inner).await?);
+                // Open from here on: however this ends, a BEGIN that ran is rolled back.
+                (Tx { conn, inner, open: true, queued: Vec::new() }, format!("BEGIN IMMEDIATE;\n{select}"))
+            }
+            Backend::Postgres => {
+                let mut conn = inner.pool.acquire().await.map_err(Error::db)?;
+                Manager::begin(&mut conn, None).await.map_err(Error::db)?;
+                (
+                    Tx { conn: TxConn::Pooled(conn), inner, open: true, queued: Vec::new() },
+                    format!("{select} FOR UPDATE OF h"),
+                )
+            }
+        };
+        let query = match bind {
+            Some(value) => sqlx::query(&sql).bind(value),
+            None => sqlx::query(&sql),
+        };
+        let rows = query.fetch_all(&mut *tx).await.map_err(Error::db)?;
+        let first = rows.first().ok_or_else(|| Error::BadData("the store's head row is missing".into()))?;
+        let head =
+            Head { next_hold: col_u64(first, 0)?, seq: col_u64(first, 1)?, hash: col_str(first, 2)?, dirty: false };
+        Ok((tx, head, rows))
+    }
+
+    /// Writes what was queued and the (signed) head if it changed, and commits; on SQLite in
+    /// one round trip.
+    pub(crate) async fn commit(&self, mut tx: Tx<'_>, head: Head) -> Result<(), Error> {
         if head.dirty {
             let signature = sign_hex(&self.inner.audit_key, &head_message(head.seq, &head.hash));
-            sqlx::query(
+            let args = vec![
+                Arg::Int(to_db(head.next_hold)?),
+                Arg::Int(to_db(head.seq)?),
+                Arg::Text(head.hash),
+                Arg::Text(signature),
+            ];
+            tx.queue(
                 "UPDATE store_head SET next_hold = $1, audit_seq = $2, audit_hash = $3, signature = $4 WHERE id = 1",
-            )
-            .bind(to_db(head.next_hold)?)
-            .bind(to_db(head.seq)?)
-            .bind(head.hash.as_str())
-            .bind(signature)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db)?;
+                args,
+            );
         }
-        tx.commit().await.map_err(Error::db)
+        let queued = std::mem::take(&mut tx.queued);
+        match tx.conn {
+            TxConn::Writer(_) => {
+                let (sql, args) = batch(queued, "COMMIT");
+                run(&mut tx, &sql, args).await.map_err(Error::db)?;
+            }
+            TxConn::Pooled(_) => {
+                for q in queued {
+                    run(&mut tx, &q.sql, q.args).await.map_err(Error::db)?;
+                }
+                Manager::commit(&mut tx).await.map_err(Error::db)?;
+            }
+        }
+        tx.open = false;
+        drop(tx);
+        self.after_commit();
+        Ok(())
+    }
+
+    /// SQLite: every [`WAL_CHECKPOINT_EVERY`] commits, copies the WAL back into the database
+    /// from a background task (see [`copy_back_wal`]), so that the write connection's own
+    /// automatic checkpoint (the WAL's fsync and copy: tens of milliseconds at 8,000 pages)
+    /// does not fall on a decision.
+    fn after_commit(&self) {
+        let inner = &self.inner;
+        if inner.writer.is_none()
+            || !(inner.commits.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(WAL_CHECKPOINT_EVERY)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if inner.wal_checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::clone(inner);
+        runtime.spawn(async move {
+            let running = Running(&inner.wal_checkpointing);
+            let _ = copy_back_wal(&inner).await;
+            drop(running);
+        });
+    }
+}
+
+/// Commits between two background WAL checkpoints (see [`Store::after_commit`]): about 900
+/// WAL pages of hold enqueues.
+const WAL_CHECKPOINT_EVERY: u64 = 128;
+
+/// At most this many checkpoint passes while writers go on.
+const WAL_PASSES: usize = 6;
+
+/// A checkpoint pass that copied fewer WAL pages than this leaves few enough for a pass that
+/// holds this process's writers off.
+const WAL_FEW_PAGES: i64 = 64;
+
+/// Copies the WAL back into the database without holding up writers. PASSIVE checkpoints
+/// never block a writer or a reader and are crash-safe like any checkpoint; one that fails or
+/// is cut short leaves its work to the next. Passes on a pool connection run while writers go
+/// on, each shorter than the one before, until one finds little to copy; a last pass runs on
+/// the write connection, holding this process's writers off for that short moment, so the
+/// whole WAL is copied back and the next write starts it over instead of letting it grow to
+/// the automatic checkpoint.
+async fn copy_back_wal(inner: &Inner) -> Result<(), sqlx::Error> {
+    let mut done: Option<i64> = None;
+    for _ in 0..WAL_PASSES {
+        let Some(now) = passive_checkpoint(&mut *inner.pool.acquire().await?).await? else {
+            return Ok(());
+        };
+        // The WAL may have started over between two passes.
+        let copied = done.map_or(now, |before| if now >= before { now - before } else { now });
+        done = Some(now);
+        if copied < WAL_FEW_PAGES {
+            break;
+        }
+    }
+    if let Ok(mut conn) = lock_writer(inner).await {
+        passive_checkpoint(&mut conn).await?;
+    }
+    Ok(())
+}
+
+/// Runs a PASSIVE checkpoint; returns how many WAL pages are copied back in all, or `None`
+/// when it could not run (another connection is checkpointing).
+async fn passive_checkpoint(conn: &mut AnyConnection) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(conn).await?;
+    let (busy, copied) = (row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(2)?);
+    Ok((busy == 0 && copied >= 0).then_some(copied))
+}
+
+/// Clears a "running" flag when dropped, also when the task holding it is cancelled.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -514,6 +812,20 @@ mod tests {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u@h:5432/db");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
         assert_eq!(encode_path("/a b/c?d#e%f"), "/a b/c%3Fd%23e%25f");
+    }
+
+    #[test]
+    fn queued_statements_are_renumbered_into_one_batch() {
+        let mut out = String::new();
+        renumber("UPDATE t SET a = $1, b = $2 WHERE c = $10 AND d = '$'", 4, &mut out);
+        assert_eq!(out, "UPDATE t SET a = $5, b = $6 WHERE c = $14 AND d = '$'");
+        let queued = vec![
+            Queued { sql: "INSERT INTO a VALUES ($1, $2)".into(), args: vec![Arg::Int(1), Arg::Text("x".into())] },
+            Queued { sql: "INSERT INTO b VALUES ($2, $1)".into(), args: vec![Arg::Int(2), Arg::MaybeInt(None)] },
+        ];
+        let (sql, args) = batch(queued, "COMMIT");
+        assert_eq!(sql, "INSERT INTO a VALUES ($1, $2);\nINSERT INTO b VALUES ($4, $3);\nCOMMIT");
+        assert_eq!(args.len(), 4);
     }
 
     #[test]

@@ -241,8 +241,8 @@ impl Store {
 
     async fn vault_audit(
         &self,
-        tx: &mut Tx,
-        head: &mut Head<'_>,
+        tx: &mut Tx<'_>,
+        head: &mut Head,
         kind: &str,
         detail: serde_json::Value,
         now: u64,
@@ -252,25 +252,25 @@ impl Store {
     }
 }
 
-async fn header_in(tx: &mut Tx) -> Result<Option<String>, Error> {
+async fn header_in(tx: &mut Tx<'_>) -> Result<Option<String>, Error> {
     let row =
         sqlx::query("SELECT header FROM vault_key WHERE id = 1").fetch_optional(&mut **tx).await.map_err(Error::db)?;
     row.map(|r| col_str(&r, 0)).transpose()
 }
 
-async fn names_in(tx: &mut Tx) -> Result<BTreeSet<String>, Error> {
+async fn names_in(tx: &mut Tx<'_>) -> Result<BTreeSet<String>, Error> {
     let rows = sqlx::query("SELECT name FROM vault_secrets").fetch_all(&mut **tx).await.map_err(Error::db)?;
     rows.iter().map(|r| col_str(r, 0)).collect()
 }
 
-async fn next_backup_id(tx: &mut Tx) -> Result<u64, Error> {
+async fn next_backup_id(tx: &mut Tx<'_>) -> Result<u64, Error> {
     let row = sqlx::query("SELECT MAX(id) FROM vault_backups").fetch_one(&mut **tx).await.map_err(Error::db)?;
     let max: Option<i64> = row.try_get(0).map_err(|e| Error::BadData(e.to_string()))?;
     let max = max.map(from_db).transpose()?.unwrap_or(0);
     max.checked_add(1).ok_or_else(|| Error::OutOfRange("backup id".into()))
 }
 
-async fn insert_record(tx: &mut Tx, record: &VaultRecord) -> Result<(), Error> {
+async fn insert_record(tx: &mut Tx<'_>, record: &VaultRecord) -> Result<(), Error> {
     sqlx::query("INSERT INTO vault_secrets (name, meta, sealed, created, last_used) VALUES ($1, $2, $3, $4, $5)")
         .bind(record.name.as_str())
         .bind(record.meta.as_str())

@@ -10,3 +10,4 @@ mod open;
 mod settle;
 mod tamper;
 mod vault;
+mod writes;
