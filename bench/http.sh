@@ -9,9 +9,16 @@
 #   holdpoint+vault the same, with a vault placeholder in Authorization replaced by its secret
 #   holdpoint-tls   wrk → socat (does the CONNECT) → holdpoint serve (TLS interception) → TLS upstream
 #   direct-tls      wrk → TLS upstream (the baseline of the TLS row)
-# Each is measured twice: throughput (-c 32) and latency (-c 1, one request at a time).
+# Each is measured twice: throughput (-c 32) and latency (-c 1, one request at a time). The
+# proxy's own CPU time per request (nginx: master and workers; Holdpoint: the whole `serve`
+# process, its audit writer included) is read from /proc around the -c 32 run: on a loaded
+# machine it is steadier than requests/s, which every other process on the cores moves.
 # The TLS row includes socat's relay, since wrk cannot speak to a proxy by CONNECT itself.
-# Needs wrk, nginx and socat (Debian packages); builds release binaries once.
+# Columns: requests/s at -c 32 and its ratios; CPU µs/req, the proxy process's CPU time per
+# request at -c 32, and "proxying", the part of it spent in the threads that serve requests
+# (Holdpoint's holdpoint-proxy-N threads; the rest is mostly its audit writer); the c=1 latencies.
+# Needs wrk, nginx and socat (Debian packages); builds release binaries once, unless
+# HOLDPOINT_BIN (and UPSTREAM_BIN) name binaries already built (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +30,10 @@ export PATH="$PATH:/usr/sbin"
 DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-32}"
 
-cargo build --release --locked --bin holdpoint >&2
-cargo build --release --locked -p holdpoint-proxy --example bench_upstream >&2
-bin="$PWD/target/release/holdpoint"
-upstream_bin="$PWD/target/release/examples/bench_upstream"
+[[ -n "${HOLDPOINT_BIN:-}" ]] || cargo build --release --locked --bin holdpoint >&2
+[[ -n "${UPSTREAM_BIN:-}" ]] || cargo build --release --locked -p holdpoint-proxy --example bench_upstream >&2
+bin="${HOLDPOINT_BIN:-$PWD/target/release/holdpoint}"
+upstream_bin="${UPSTREAM_BIN:-$PWD/target/release/examples/bench_upstream}"
 
 dir="$(mktemp -d)"
 pids=()
@@ -64,7 +71,7 @@ http {
   }
 }
 EOF
-nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" & pids+=($!)
+nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" & pids+=($!); nginx_pid=$!
 wait_port "$ngx"
 
 # Holdpoint: a fresh home, the upstream's CA trusted, a vault secret bound to the upstream.
@@ -76,7 +83,7 @@ chmod 600 "$dir/vault.key"
 export HOLDPOINT_VAULT_KEY_FILE="$dir/vault.key"
 placeholder=$(printf 'sk-bench-secret' | "$bin" vault add bench --host 127.0.0.1 --json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["placeholders"]["value"])')
-SSL_CERT_FILE="$dir/upstream-ca.pem" "$bin" serve 2>"$dir/serve.log" & pids+=($!)
+SSL_CERT_FILE="$dir/upstream-ca.pem" "$bin" serve 2>"$dir/serve.log" & pids+=($!); holdpoint_pid=$!
 wait_port "$hp"
 # wrk speaks TLS to socat, which opens the tunnel through Holdpoint with CONNECT.
 socat -lf /dev/null "TCP-LISTEN:$relay,bind=127.0.0.1,reuseaddr,fork" "PROXY:127.0.0.1:localhost:$up_tls,proxyport=$hp" & pids+=($!)
@@ -116,25 +123,49 @@ check nginx "http://127.0.0.1:$ngx/"
 check holdpoint "http://127.0.0.1:$up/" --proxy "http://127.0.0.1:$hp"
 check holdpoint-tls "https://localhost:$up_tls/" --proxy "http://127.0.0.1:$hp" --cacert "$HOLDPOINT_HOME/state/proxy-ca.pem"
 
-run() { # name conns url [script]
-  local name=$1 conns=$2 url=$3 script=${4:-}
-  local threads=$(( conns < 2 ? 1 : 2 ))
+# CPU clock ticks (user + system) used so far by the processes given and their children
+# (nginx's workers), then those of Holdpoint's proxy threads alone (the rest of `serve` is
+# mostly the audit log's writer).
+cpu_ticks() {
+  local total=0 proxy=0 pid task stat
+  for pid in "$@" $(pgrep -P "$(IFS=,; echo "$*")" 2>/dev/null); do
+    # Fields after the command name: utime and stime are the 12th and 13th.
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r -a f <<< "${stat##*) }"
+    total=$(( total + f[11] + f[12] ))
+    for task in /proc/"$pid"/task/*; do
+      stat=$(cat "$task/stat" 2>/dev/null) || continue
+      [[ "$stat" == *"(holdpoint-proxy"* ]] || continue  # thread names end at 15 bytes
+      read -r -a f <<< "${stat##*) }"
+      proxy=$(( proxy + f[11] + f[12] ))
+    done
+  done
+  echo "$total $proxy"
+}
+run() { # name conns url script cpu-pids...
+  local name=$1 conns=$2 url=$3 script=$4; shift 4
+  local threads=$(( conns < 2 ? 1 : 2 )) before after
+  read -r -a before <<< "$(cpu_ticks "$@")"
   wrk -t"$threads" -c"$conns" -d"$DURATION" --latency ${script:+-s "$script"} "$url" > "$dir/$name.$conns.txt"
+  read -r -a after <<< "$(cpu_ticks "$@")"
+  echo "$(( after[0] - before[0] )) $(( after[1] - before[1] ))" > "$dir/$name.$conns.cpu"
 }
 names=(direct nginx holdpoint holdpoint-distinct holdpoint+vault direct-tls holdpoint-tls)
 urls=("http://127.0.0.1:$up/" "http://127.0.0.1:$ngx/" "http://127.0.0.1:$hp/" "http://127.0.0.1:$hp/"
       "http://127.0.0.1:$hp/" "https://localhost:$up_tls/" "https://127.0.0.1:$relay/")
 scripts=("" "" "$dir/forward.lua" "$dir/distinct.lua" "$dir/vault.lua" "" "$dir/tls.lua")
+measured=("" "$nginx_pid" "$holdpoint_pid" "$holdpoint_pid" "$holdpoint_pid" "" "$holdpoint_pid")
 for i in "${!names[@]}"; do
   for conns in "$CONNS" 1; do
     echo "wrk ${names[$i]} -c $conns ..." >&2
-    run "${names[$i]}" "$conns" "${urls[$i]}" "${scripts[$i]}"
+    # shellcheck disable=SC2086 # no pid is no argument
+    run "${names[$i]}" "$conns" "${urls[$i]}" "${scripts[$i]}" ${measured[$i]}
   done
 done
 
-python3 - "$dir" "$CONNS" "${names[@]}" <<'PY'
+python3 - "$dir" "$CONNS" "$(getconf CLK_TCK)" "${names[@]}" <<'PY'
 import re, sys
-d, conns, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+d, conns, tick, names = sys.argv[1], sys.argv[2], 1e6 / float(sys.argv[3]), sys.argv[4:]
 def unit(v):
     n, u = float(re.match(r"[\d.]+", v).group()), re.sub(r"[\d.]+", "", v)
     return n * {"us": 1, "ms": 1e3, "s": 1e6}[u]
@@ -143,14 +174,25 @@ def parse(name, c):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p = {k: unit(v) for k, v in re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", text)
-    return rps, p.get("50"), p.get("99"), errors.group(0) if errors else ""
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    total, threads = (int(t) for t in open(f"{d}/{name}.{c}.cpu").read().split())
+    cpu = total * tick / requests if total > 0 and requests else None
+    # nginx: all of it is proxying; Holdpoint: its proxy threads (the rest is the audit writer).
+    # (A build without named proxy threads shows none.)
+    if name.startswith("holdpoint"):
+        proxying = threads * tick / requests if cpu and threads > 0 else None
+    else:
+        proxying = cpu
+    return rps, p.get("50"), p.get("99"), errors.group(0) if errors else "", (cpu, proxying)
 rows = {n: (parse(n, conns), parse(n, 1)) for n in names}
-print(f"{'path':19} {'req/s c='+conns:>12} {'vs direct':>9} {'vs nginx':>9} {'p50 µs c=1':>11} {'p99 µs c=1':>11} {'added p50 µs':>13}")
+print(f"{'path':19} {'req/s c='+conns:>12} {'vs direct':>9} {'vs nginx':>9} {'CPU µs/req':>10} {'proxying':>8} "
+      f"{'p50 µs c=1':>11} {'p99 µs c=1':>11} {'added p50 µs':>13}")
 for n in names:
-    (rps, _, _, err), (_, p50, p99, err1) = rows[n]
+    (rps, _, _, err, cpu), (_, p50, p99, err1, _) = rows[n]
     base = rows["direct-tls" if n.endswith("tls") else "direct"]
     ngx = rows["nginx"][0][0]
     added = p50 - base[1][1]
     note = f"  ({err or err1})" if err or err1 else ""
-    print(f"{n:19} {rps:12.0f} {rps / base[0][0]:9.2f} {rps / ngx:9.2f} {p50:11.0f} {p99:11.0f} {added:13.0f}{note}")
+    cpu = "".join(f" {v:{w}.1f}" if v is not None else f" {'-':>{w}}" for v, w in zip(cpu, (10, 8)))
+    print(f"{n:19} {rps:12.0f} {rps / base[0][0]:9.2f} {rps / ngx:9.2f}{cpu} {p50:11.0f} {p99:11.0f} {added:13.0f}{note}")
 PY

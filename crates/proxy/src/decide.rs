@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of};
-use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, Verdict, VerdictKind, canonical_json};
+use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, Verdict, VerdictKind};
 use holdpoint_policy::config::{Config, HostTags, UnknownHosts};
 use holdpoint_policy::{Decision, Engine, Mode};
 use holdpoint_store::{Hold, NewHold, Settled, Store, unix_now};
@@ -70,7 +70,8 @@ pub struct Gate {
     /// Decisions made, by effects: every other input of a decision (the policy, the channel,
     /// the empty workspace, no agent) is fixed for the gate's life, so equal effects are
     /// decided equally and Cedar runs once per distinct request shape.
-    memo: Mutex<HashMap<Vec<Effect>, Decision>>,
+    /// Shared, so a hit costs no copy of the decision.
+    memo: Mutex<HashMap<Vec<Effect>, Arc<Decision>>>,
     /// When each vault secret's `last used` was last written (at most once a minute).
     touched: Mutex<HashMap<String, u64>>,
 }
@@ -140,6 +141,23 @@ impl Gate {
         self.credentials.inject(request)
     }
 
+    /// Decides one HTTP request as the egress proxy does, without sending it: the vault's
+    /// placeholders replaced, the classifier, the policy, `unknown_hosts`, the audit record,
+    /// and for a hold the approval queue (waiting up to `hold_wait`). `url` is absolute;
+    /// `body` is the whole body. The injected secrets to send the request with, or its refusal.
+    pub async fn decide_request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Injected, Denial> {
+        match self.decide(&Seen { method, url, headers, body, complete: true }).await {
+            Outcome::Forward(injected) => Ok(injected),
+            Outcome::Refuse(denial) => Err(denial),
+        }
+    }
+
     /// Decides one request; every failure is a refusal with its reason.
     pub(crate) async fn decide(&self, seen: &Seen<'_>) -> Outcome {
         let Some(host) = host_of(seen.url) else {
@@ -157,13 +175,13 @@ impl Gate {
         let decision = match &injected {
             // A placeholder outside its binding: the secret is never handed out, observe
             // mode or not.
-            Err(denial) => refused(denial.clone(), VAULT_SCOPE, Mode::Enforce),
+            Err(denial) => Arc::new(refused(denial.clone(), VAULT_SCOPE, Mode::Enforce)),
             Ok(injected) => {
-                let mut decision = self.policy(&action);
+                let mut decision = self.shared_policy(&action);
                 if self.config.proxy.unknown_hosts != UnknownHosts::Allow
                     && !self.knows(&host, &action.effects, injected)
                 {
-                    self.unknown_host(&host, &mut decision);
+                    self.unknown_host(&host, Arc::make_mut(&mut decision));
                 }
                 decision
             }
@@ -229,15 +247,20 @@ impl Gate {
 
     /// The policy's decision, from the memo when these effects were decided before.
     pub(crate) fn policy(&self, action: &Action) -> Decision {
+        Decision::clone(&self.shared_policy(action))
+    }
+
+    /// [`Gate::policy`], shared with the memo.
+    fn shared_policy(&self, action: &Action) -> Arc<Decision> {
         if let Some(hit) = self.memo.lock().ok().and_then(|memo| memo.get(action.effects.as_slice()).cloned()) {
             return hit;
         }
-        let decision = self.engine.decide(action);
+        let decision = Arc::new(self.engine.decide(action));
         if let Ok(mut memo) = self.memo.lock() {
             if memo.len() >= MEMO_MAX {
                 memo.clear();
             }
-            memo.insert(action.effects.clone(), decision.clone());
+            memo.insert(action.effects.clone(), Arc::clone(&decision));
         }
         decision
     }
@@ -345,43 +368,101 @@ fn refused(denial: Denial, policy: &str, mode: Mode) -> Decision {
 }
 
 /// The action's input: method, URL, headers (credentials named, not copied; per-attempt
-/// headers left out) and the body's text, or its digest when it is binary or long.
+/// headers left out) and the body's text, or its digest when it is binary or long. Written
+/// straight as canonical JSON (keys sorted by their bytes, compact) rather than built as a
+/// `Value` first: this runs for every request.
 fn canonical_input(seen: &Seen<'_>) -> String {
-    let mut headers = Map::new();
+    // By lower-cased name, a repeated header's values joined in the order sent.
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(seen.headers.len());
     for (name, value) in seen.headers {
         let name = name.to_ascii_lowercase();
         if NOT_INPUT.contains(&name.as_str()) {
             continue;
         }
         let value = if REDACTED.contains(&name.as_str()) { "[redacted]" } else { value.as_str() };
-        match headers.get_mut(&name) {
-            Some(Value::String(joined)) => {
+        match headers.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, joined)) => {
                 joined.push_str(", ");
                 joined.push_str(value);
             }
-            _ => {
-                headers.insert(name, Value::String(value.to_owned()));
-            }
+            None => headers.push((name, value.to_owned())),
         }
     }
-    let mut input = Map::new();
-    input.insert("method".into(), json!(seen.method));
-    input.insert("url".into(), json!(seen.url));
-    input.insert("headers".into(), Value::Object(headers));
+    headers.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out =
+        String::with_capacity(64 + seen.url.len() + headers.iter().map(|(n, v)| n.len() + v.len() + 6).sum::<usize>());
+    // Keys in byte order: body | body_sha256 | body_too_large, headers, method, url.
+    out.push('{');
     if !seen.complete {
-        input.insert("body_too_large".into(), Value::Bool(true));
+        out.push_str("\"body_too_large\":true,");
     } else if !seen.body.is_empty() {
         match std::str::from_utf8(seen.body) {
             Ok(text) if text.len() <= BODY_TEXT_MAX => {
-                input.insert("body".into(), json!(text));
+                out.push_str("\"body\":");
+                push_json_str(&mut out, text);
             }
             _ => {
-                let digest: String = Sha256::digest(seen.body).iter().map(|b| format!("{b:02x}")).collect();
-                input.insert("body_sha256".into(), json!(digest));
+                out.push_str("\"body_sha256\":\"");
+                for byte in Sha256::digest(seen.body) {
+                    out.push(hex_digit(byte >> 4));
+                    out.push(hex_digit(byte & 0xf));
+                }
+                out.push('"');
             }
         }
+        out.push(',');
     }
-    canonical_json(&Value::Object(input))
+    out.push_str("\"headers\":{");
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(&mut out, name);
+        out.push(':');
+        push_json_str(&mut out, value);
+    }
+    out.push_str("},\"method\":");
+    push_json_str(&mut out, seen.method);
+    out.push_str(",\"url\":");
+    push_json_str(&mut out, seen.url);
+    out.push('}');
+    out
+}
+
+/// The lower-case hex digit of a nibble.
+fn hex_digit(nibble: u8) -> char {
+    char::from_digit(u32::from(nibble), 16).unwrap_or('0')
+}
+
+/// `s` as a JSON string, escaped exactly as serde_json escapes (and so `canonical_json`):
+/// `"`, `\\` and control characters, the common ones by their short forms.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let short = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(plain..i).unwrap_or_default());
+        plain = i + 1;
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(hex_digit(byte >> 4));
+            out.push(hex_digit(byte & 0xf));
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(s.get(plain..).unwrap_or_default());
+    out.push('"');
 }
 
 /// One line an approver reads first.
@@ -434,6 +515,88 @@ mod tests {
 
     fn seen<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> Seen<'a> {
         Seen { method: "POST", url: "https://api.example.com/v1/x", headers, body, complete: true }
+    }
+
+    /// The input as it was first written: a `Value` made canonical by `canonical_json`.
+    fn reference_input(seen: &Seen<'_>) -> String {
+        let mut headers = Map::new();
+        for (name, value) in seen.headers {
+            let name = name.to_ascii_lowercase();
+            if NOT_INPUT.contains(&name.as_str()) {
+                continue;
+            }
+            let value = if REDACTED.contains(&name.as_str()) { "[redacted]" } else { value.as_str() };
+            match headers.get_mut(&name) {
+                Some(Value::String(joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(value);
+                }
+                _ => {
+                    headers.insert(name, Value::String(value.to_owned()));
+                }
+            }
+        }
+        let mut input = Map::new();
+        input.insert("method".into(), json!(seen.method));
+        input.insert("url".into(), json!(seen.url));
+        input.insert("headers".into(), Value::Object(headers));
+        if !seen.complete {
+            input.insert("body_too_large".into(), Value::Bool(true));
+        } else if !seen.body.is_empty() {
+            match std::str::from_utf8(seen.body) {
+                Ok(text) if text.len() <= BODY_TEXT_MAX => {
+                    input.insert("body".into(), json!(text));
+                }
+                _ => {
+                    let digest: String = Sha256::digest(seen.body).iter().map(|b| format!("{b:02x}")).collect();
+                    input.insert("body_sha256".into(), json!(digest));
+                }
+            }
+        }
+        holdpoint_core::canonical_json(&Value::Object(input))
+    }
+
+    /// The input written directly is byte for byte the canonical JSON of the same `Value`
+    /// (approvals are bound to its digest): every escape, repeated and mixed-case headers,
+    /// each kind of body.
+    #[test]
+    fn input_is_the_canonical_json_of_the_request() {
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        let header_sets: Vec<Vec<(String, String)>> = vec![
+            vec![],
+            vec![
+                ("X-B".into(), "2".into()),
+                ("x-a".into(), "1".into()),
+                ("X-A".into(), "3".into()),
+                ("Cookie".into(), "s=1".into()),
+                ("x-amz-date".into(), "now".into()),
+                ("X-Ctl".into(), every_ascii.clone()),
+                ("x-ünï".into(), "日本\u{2028}\u{7f}".into()),
+                ("a-b".into(), String::new()),
+                ("a_b".into(), "under".into()),
+                ("A".into(), "\"quoted\" \\ back".into()),
+            ],
+        ];
+        let long = "x".repeat(BODY_TEXT_MAX + 1);
+        let bodies: Vec<(&[u8], bool)> = vec![
+            (b"", true),
+            (b"{}", true),
+            (every_ascii.as_bytes(), true),
+            ("émoji 🦀 \u{0}".as_bytes(), true),
+            (&[0xff, 0x00, 0x80], true),
+            (long.as_bytes(), true),
+            (b"partial", false),
+        ];
+        for headers in &header_sets {
+            for (body, complete) in &bodies {
+                for (method, url) in
+                    [("GET", "https://api.example.com/v1/x?q=\"a\"&b=\\"), ("PØST", "http://h/\u{1}\t")]
+                {
+                    let seen = Seen { method, url, headers, body, complete: *complete };
+                    assert_eq!(canonical_input(&seen), reference_input(&seen));
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_body_util::BodyExt;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -27,22 +28,39 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Headers that belong to one connection, never passed on (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 type Pooled = Client<HttpsConnector<HttpConnector>, ProxyBody>;
 
+/// Connection pools per upstream side; a thread uses the one its slot picks.
+const POOLS: usize = 16;
+
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's pool: a pooled connection is driven by a task on the thread that opened
+    /// it, so a thread that reuses only its own connections never wakes another thread.
+    static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % POOLS;
+}
+
 /// The upstream side: where allowed requests go.
 pub struct Upstream {
+    /// The pools of each thread slot.
+    pools: Vec<Pools>,
+}
+
+/// One slot's clients.
+struct Pools {
     /// HTTP/1.1 or HTTP/2, as the upstream offers.
     client: Pooled,
     /// HTTP/1.1 only, for requests that upgrade the connection (websockets).
@@ -80,7 +98,8 @@ impl Upstream {
                 .pool_idle_timeout(std::time::Duration::from_secs(60))
                 .build(connector)
         };
-        Ok(Upstream { client: client(both), h1: client(h1) })
+        let pools = (0..POOLS).map(|_| Pools { client: client(both.clone()), h1: client(h1.clone()) }).collect();
+        Ok(Upstream { pools })
     }
 
     /// Sends an allowed request and answers with the upstream's response. `upgrade` is the
@@ -93,10 +112,13 @@ impl Upstream {
         // The agent's body was read (or is streamed) already: its expectation is met here.
         req.headers_mut().remove(header::EXPECT);
         *req.version_mut() = Version::HTTP_11;
-        let client = if upgrading { &self.h1 } else { &self.client };
+        let Some(pools) = self.pools.get(SLOT.with(|slot| *slot)).or(self.pools.first()) else {
+            return bad_gateway("no connection pool");
+        };
+        let client = if upgrading { &pools.h1 } else { &pools.client };
         let mut res = match client.request(req).await {
             Ok(res) => res,
-            Err(e) => return bad_gateway(&e),
+            Err(e) => return bad_gateway(&cause(&e)),
         };
         if let Some(agent) = upgrade.filter(|_| res.status() == StatusCode::SWITCHING_PROTOCOLS) {
             let upstream = hyper::upgrade::on(&mut res);
@@ -115,6 +137,9 @@ impl Upstream {
 /// Drops hop-by-hop headers and those the `Connection` header names; an upgrade keeps
 /// `Connection: upgrade` and `Upgrade`.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
+    if !HOP_BY_HOP.iter().any(|name| headers.contains_key(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -126,8 +151,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
     if let (true, Some(upgrade)) = (upgrading, upgrade) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -135,9 +160,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     }
 }
 
-/// The upstream could not be reached: a gateway error, not a refusal (nothing was decided
-/// against the request).
-fn bad_gateway(e: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
+/// An error with its chain of causes.
+fn cause(e: &hyper_util::client::legacy::Error) -> String {
     let mut cause = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -145,6 +169,12 @@ fn bad_gateway(e: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
         cause.push_str(&s.to_string());
         source = s.source();
     }
+    cause
+}
+
+/// The upstream could not be reached: a gateway error, not a refusal (nothing was decided
+/// against the request).
+fn bad_gateway(cause: &str) -> Response<ProxyBody> {
     let body = serde_json::json!({"error": format!("Holdpoint could not reach the upstream server: {cause}")});
     crate::listener::json_response(StatusCode::BAD_GATEWAY, &body)
 }

@@ -34,6 +34,9 @@ pub struct Proxy {
     pub(crate) upstream: Upstream,
     passthrough: Vec<HostTags>,
     graceful: Mutex<Option<GracefulShutdown>>,
+    /// Turns true once the connections of every listener have finished (or the grace period
+    /// ran out), so a listener whose serving ends first does not stop its workers sooner.
+    drained: tokio::sync::watch::Sender<bool>,
     /// Where it listens, so a request addressed to the proxy itself is not sent round again.
     listen: OnceLock<SocketAddr>,
     /// Holdpoint's other listeners on this machine (approvals API, PostgreSQL proxies, MCP
@@ -67,6 +70,7 @@ impl Proxy {
             upstream,
             passthrough,
             graceful: Mutex::new(Some(GracefulShutdown::new())),
+            drained: tokio::sync::watch::Sender::new(false),
             listen: OnceLock::new(),
             own: Vec::new(),
         }
@@ -114,11 +118,18 @@ impl Proxy {
 
 /// Serves agents' connections on `listener` until `shutdown` completes, then waits up to
 /// `grace` for requests in flight.
+///
+/// Connections are served thread-per-core: one single-threaded runtime per core, each
+/// accepting on its own handle of the listen socket, so a request, its decision and its
+/// upstream connection stay on one thread.
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>, grace: Duration) {
     if let Ok(addr) = listener.local_addr() {
         let _ = proxy.listen.set(addr);
     }
-    serve_on(listener, proxy, shutdown, grace).await;
+    match listener.into_std() {
+        Ok(listener) => serve_on(listener, proxy, shutdown, grace).await,
+        Err(e) => eprintln!("holdpoint: the egress proxy cannot use its listen socket: {e}"),
+    }
 }
 
 /// Serves agents' connections on a unix socket (the one `holdpoint run`'s bridge relays to)
@@ -129,11 +140,44 @@ pub async fn serve_unix(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    serve_on(listener, proxy, shutdown, grace).await;
+    match listener.into_std() {
+        Ok(listener) => serve_on(listener, proxy, shutdown, grace).await,
+        Err(e) => eprintln!("holdpoint: the egress proxy cannot use its unix socket: {e}"),
+    }
+}
+
+/// A listen socket, handed to each worker thread (a duplicate of the descriptor each).
+trait Listen: Sized + Send + 'static {
+    type Async: Accept;
+    fn duplicate(&self) -> std::io::Result<Self>;
+    /// The socket registered with the runtime this is called in.
+    fn register(self) -> std::io::Result<Self::Async>;
+}
+
+impl Listen for std::net::TcpListener {
+    type Async = TcpListener;
+    fn duplicate(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn register(self) -> std::io::Result<TcpListener> {
+        self.set_nonblocking(true)?;
+        TcpListener::from_std(self)
+    }
+}
+
+impl Listen for std::os::unix::net::UnixListener {
+    type Async = UnixListener;
+    fn duplicate(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn register(self) -> std::io::Result<UnixListener> {
+        self.set_nonblocking(true)?;
+        UnixListener::from_std(self)
+    }
 }
 
 /// A socket agents connect to.
-trait Accept {
+trait Accept: Send + 'static {
     type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
     fn next(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
 }
@@ -154,8 +198,50 @@ impl Accept for UnixListener {
     }
 }
 
-async fn serve_on(listener: impl Accept, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>, grace: Duration) {
-    let mut shutdown = std::pin::pin!(shutdown);
+async fn serve_on(listener: impl Listen, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>, grace: Duration) {
+    let workers = Workers::start();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut loops = Vec::new();
+    for handle in workers.handles() {
+        match listener.duplicate() {
+            Ok(copy) => loops.push(handle.spawn(accept_loop(copy, Arc::clone(&proxy), stopping.clone()))),
+            Err(e) => eprintln!("holdpoint: the egress proxy cannot share its listen socket: {e}"),
+        }
+    }
+    drop(listener);
+    shutdown.await;
+    let _ = stop.send(true);
+    for accepting in loops {
+        let _ = accepting.await;
+    }
+    // The one graceful shutdown watches the connections of every listener: the first listener
+    // to stop waits for them all, the others for it, before their workers go.
+    let graceful = proxy.graceful.lock().ok().and_then(|mut g| g.take());
+    match graceful {
+        Some(graceful) => {
+            let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+            proxy.drained.send_replace(true);
+        }
+        None => {
+            let mut drained = proxy.drained.subscribe();
+            let _ = tokio::time::timeout(grace, drained.wait_for(|done| *done)).await;
+        }
+    }
+    workers.stop().await;
+}
+
+/// One worker's accept loop, until `stopping` turns true (the listener is closed then).
+async fn accept_loop(listener: impl Listen, proxy: Arc<Proxy>, mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let listener = match listener.register() {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("holdpoint: the egress proxy cannot listen on a worker thread: {e}");
+            return;
+        }
+    };
+    let mut stop = std::pin::pin!(async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    });
     loop {
         tokio::select! {
             accepted = listener.next() => match accepted {
@@ -163,13 +249,72 @@ async fn serve_on(listener: impl Accept, proxy: Arc<Proxy>, shutdown: impl Futur
                 // Out of file descriptors and the like: wait a little rather than spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             },
-            () = &mut shutdown => break,
+            () = &mut stop => break,
         }
     }
-    drop(listener);
-    let graceful = proxy.graceful.lock().ok().and_then(|mut g| g.take());
-    if let Some(graceful) = graceful {
-        let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+}
+
+/// The worker threads of one listener: a single-threaded runtime each, one per core.
+struct Workers {
+    threads: Vec<Worker>,
+}
+
+struct Worker {
+    handle: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    /// Sent once the worker's runtime is gone (with every task it still had).
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Workers {
+    /// One worker per core; none when no thread could be started (the caller's runtime serves).
+    fn start() -> Workers {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let mut threads = Vec::new();
+        for i in 0..cores {
+            match Worker::start(i) {
+                Ok(worker) => threads.push(worker),
+                Err(e) => {
+                    eprintln!("holdpoint: the egress proxy cannot start worker thread {i}: {e}");
+                    break;
+                }
+            }
+        }
+        Workers { threads }
+    }
+
+    /// Where accept loops run: the workers, or the caller's runtime when there are none.
+    fn handles(&self) -> Vec<tokio::runtime::Handle> {
+        if self.threads.is_empty() {
+            return vec![tokio::runtime::Handle::current()];
+        }
+        self.threads.iter().map(|w| w.handle.clone()).collect()
+    }
+
+    /// Stops every worker: what is still running on them (connections past the grace period)
+    /// is dropped.
+    async fn stop(self) {
+        for worker in self.threads {
+            let _ = worker.stop.send(());
+            let _ = worker.done.await;
+        }
+    }
+}
+
+impl Worker {
+    fn start(i: usize) -> std::io::Result<Worker> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (finished, done) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new().name(format!("holdpoint-proxy-{i}")).spawn(move || {
+            runtime.block_on(async {
+                let _ = stopped.await;
+            });
+            drop(runtime);
+            let _ = finished.send(());
+        })?;
+        Ok(Worker { handle, stop, done })
     }
 }
 
@@ -248,11 +393,14 @@ pub(crate) async fn handle(proxy: &Proxy, mut req: Request<Incoming>, url: Strin
         Outcome::Forward(injected) => injected,
         Outcome::Refuse(denial) => return refusal(&denial),
     };
+    // The URL decided is the one sent: the request's own, or its tunnel's origin and path.
     let target = injected.url.as_ref().map_or(url.as_str(), |u| u.expose_secret());
-    parts.uri = match target.parse::<Uri>() {
-        Ok(uri) => uri,
-        Err(e) => return refusal(&Denial::BadInput { reason: format!("the URL cannot be sent on ({e})") }),
-    };
+    if injected.url.is_some() || parts.uri != *url.as_str() {
+        parts.uri = match target.parse::<Uri>() {
+            Ok(uri) => uri,
+            Err(e) => return refusal(&Denial::BadInput { reason: format!("the URL cannot be sent on ({e})") }),
+        };
+    }
     for (name, value) in &injected.headers {
         let (Ok(name), Ok(mut value)) =
             (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.expose_secret()))
@@ -298,4 +446,140 @@ pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Res
     *res.status_mut() = status;
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holdpoint_core::Action;
+    use holdpoint_policy::{Decision, Engine, Profile};
+    use holdpoint_store::{Hold, Store};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct Discard;
+
+    impl crate::Recorder for Discard {
+        fn decided(&self, _: &Action, _: &Decision) {}
+        fn held(&self, _: &Hold) {}
+    }
+
+    async fn proxy(dir: &std::path::Path) -> Arc<Proxy> {
+        Ca::create(dir).unwrap();
+        let store = Store::open_sqlite(dir).await.unwrap();
+        let engine = Engine::new(Profile::Guarded, &[]).unwrap();
+        let gate = Gate::new(engine, Default::default(), store, Arc::new(Discard), Arc::new(crate::NoCredentials));
+        Arc::new(Proxy::new(gate, Ca::load(dir).unwrap(), Upstream::new(None).unwrap()))
+    }
+
+    /// Connections are answered whichever worker accepted them; at shutdown the listen socket
+    /// closes, and a connection still busy after the grace period is closed with its worker.
+    #[tokio::test]
+    async fn workers_answer_every_connection_and_stop_after_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = proxy(dir.path()).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(serve(
+            listener,
+            proxy,
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_millis(200),
+        ));
+        let mut clients = Vec::new();
+        for _ in 0..16 {
+            let mut conn = TcpStream::connect(addr).await.unwrap();
+            conn.write_all(b"GET /relative HTTP/1.1\r\nHost: example.com\r\n\r\n").await.unwrap();
+            clients.push(conn);
+        }
+        for conn in &mut clients {
+            let mut head = [0u8; 12];
+            conn.read_exact(&mut head).await.unwrap();
+            assert_eq!(&head, b"HTTP/1.1 403", "{}", String::from_utf8_lossy(&head));
+        }
+        // A request whose upstream never answers: graceful shutdown waits for it, the grace
+        // period does not.
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(format!("GET http://{silent_addr}/ HTTP/1.1\r\nHost: {silent_addr}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (_upstream, _) = silent.accept().await.unwrap();
+        stop.send(()).unwrap();
+        serving.await.unwrap();
+        let mut rest = Vec::new();
+        let closed = slow.read_to_end(&mut rest).await;
+        assert!(closed.is_err() || rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+        assert!(TcpStream::connect(addr).await.is_err(), "the listen socket is still open");
+    }
+
+    /// Two listeners of one proxy stopping together: a request still in flight on either is
+    /// given the grace period, whichever listener's serving ends first.
+    #[tokio::test]
+    async fn a_request_in_flight_on_either_listener_gets_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = proxy(dir.path()).await;
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let path = dir.path().join("proxy.sock");
+        let unix = UnixListener::bind(&path).unwrap();
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let grace = Duration::from_secs(30);
+        let on_port = tokio::spawn(serve(tcp, Arc::clone(&proxy), until_stopped(stopping.clone()), grace));
+        let on_socket = tokio::spawn(serve_unix(unix, proxy, until_stopped(stopping), grace));
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = upstream.local_addr().unwrap();
+        let mut agents = Vec::new();
+        for _ in 0..2 {
+            let request = format!("GET http://{up}/ HTTP/1.1\r\nHost: {up}\r\n\r\n");
+            let mut agent: Box<dyn Stream> = if agents.is_empty() {
+                Box::new(TcpStream::connect(addr).await.unwrap())
+            } else {
+                Box::new(UnixStream::connect(&path).await.unwrap())
+            };
+            agent.write_all(request.as_bytes()).await.unwrap();
+            agents.push(agent);
+        }
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (mut conn, _) = upstream.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                conn.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            held.push(conn);
+        }
+        stop.send(true).unwrap();
+        // Both listeners closed: both have stopped accepting and are shutting down.
+        let mut closed = false;
+        for _ in 0..10_000 {
+            if TcpStream::connect(addr).await.is_err() && UnixStream::connect(&path).await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(closed, "the listeners never closed");
+        for mut conn in held {
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+        }
+        for mut agent in agents {
+            let mut answer = String::new();
+            agent.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer:?}");
+        }
+        on_port.await.unwrap();
+        on_socket.await.unwrap();
+    }
+
+    trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+    impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 }
