@@ -192,6 +192,61 @@ fn batch(queued: Vec<Queued>, tail: &str) -> (String, Vec<Arg>) {
     (sql, args)
 }
 
+/// Queued writes sent as one batch at most; more are sent by [`coalesce`].
+const ONE_BATCH: usize = 4;
+/// Rows of the multi-row inserts [`coalesce`] makes, largest first.
+const ROWS: [usize; 4] = [64, 16, 4, 1];
+
+/// The queued writes with each run of one single-row `INSERT ... VALUES (...)` merged into
+/// multi-row inserts of the sizes in [`ROWS`] (so their texts are few and stay prepared).
+fn coalesce(queued: Vec<Queued>) -> Vec<Queued> {
+    let mut out: Vec<Queued> = Vec::new();
+    let mut run: Vec<Queued> = Vec::new();
+    for q in queued {
+        if run.first().is_some_and(|first| first.sql != q.sql) {
+            merge(std::mem::take(&mut run), &mut out);
+        }
+        if single_row_insert(&q.sql).is_some() {
+            run.push(q);
+        } else {
+            out.push(q);
+        }
+    }
+    merge(run, &mut out);
+    out
+}
+
+/// `(head, row)` of `INSERT INTO t (..) VALUES (row)`.
+fn single_row_insert(sql: &str) -> Option<(&str, &str)> {
+    let (head, row) = sql.split_once(" VALUES ")?;
+    (sql.starts_with("INSERT ") && row.starts_with('(') && row.ends_with(')') && !row.contains(";"))
+        .then_some((head, row))
+}
+
+/// Appends a run of one insert's rows as inserts of [`ROWS`] rows each.
+fn merge(run: Vec<Queued>, out: &mut Vec<Queued>) {
+    let Some((head, row)) = run.first().and_then(|q| single_row_insert(&q.sql)) else {
+        out.extend(run);
+        return;
+    };
+    let (head, row) = (head.to_owned(), row.to_owned());
+    let mut rows = run.into_iter().peekable();
+    while rows.peek().is_some() {
+        let left = rows.len();
+        let size = ROWS.iter().copied().find(|size| *size <= left).unwrap_or(1);
+        let mut sql = format!("{head} VALUES ");
+        let mut args = Vec::new();
+        for (i, q) in rows.by_ref().take(size).enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            renumber(&row, args.len(), &mut sql);
+            args.extend(q.args);
+        }
+        out.push(Queued { sql: Cow::Owned(sql), args });
+    }
+}
+
 /// Appends `sql` to `out` with every `$N` made `$(N + offset)`.
 fn renumber(sql: &str, offset: usize, out: &mut String) {
     let mut rest = sql;
@@ -427,9 +482,19 @@ impl Store {
         }
         let queued = std::mem::take(&mut tx.queued);
         match tx.conn {
-            TxConn::Writer(_) => {
+            // A few statements go as one batch (its text is one of a few, so SQLite's prepared
+            // form is cached). Many — a batch of audit records — go as multi-row inserts of a
+            // few fixed sizes, each prepared once per connection: a batch text of its own
+            // would be parsed anew on every commit.
+            TxConn::Writer(_) if queued.len() <= ONE_BATCH => {
                 let (sql, args) = batch(queued, "COMMIT");
                 run(&mut tx, &sql, args).await.map_err(Error::db)?;
+            }
+            TxConn::Writer(_) => {
+                for q in coalesce(queued) {
+                    run(&mut tx, &q.sql, q.args).await.map_err(Error::db)?;
+                }
+                run(&mut tx, "COMMIT", Vec::new()).await.map_err(Error::db)?;
             }
             TxConn::Pooled(_) => {
                 for q in queued {
@@ -812,6 +877,23 @@ mod tests {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u@h:5432/db");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
         assert_eq!(encode_path("/a b/c?d#e%f"), "/a b/c%3Fd%23e%25f");
+    }
+
+    #[test]
+    fn runs_of_one_insert_become_multi_row_inserts_of_a_few_sizes() {
+        let insert = "INSERT INTO audit (seq, hash) VALUES ($1, $2)";
+        let mut queued: Vec<Queued> = (0..70)
+            .map(|i| Queued { sql: Cow::Borrowed(insert), args: vec![Arg::Int(i), Arg::Text(format!("h{i}"))] })
+            .collect();
+        queued.push(Queued { sql: Cow::Borrowed("UPDATE store_head SET audit_seq = $1"), args: vec![Arg::Int(70)] });
+        let out = coalesce(queued);
+        let sizes: Vec<usize> = out.iter().map(|q| q.args.len() / 2).collect();
+        assert_eq!(sizes, [64, 4, 1, 1, 0]);
+        assert!(out[0].sql.starts_with("INSERT INTO audit (seq, hash) VALUES ($1, $2), ($3, $4), "));
+        assert!(out[0].sql.ends_with("($127, $128)"));
+        assert_eq!(out[2].sql, insert);
+        assert!(matches!(out[1].args[0], Arg::Int(64)));
+        assert_eq!(out[4].sql, "UPDATE store_head SET audit_seq = $1");
     }
 
     #[test]
