@@ -9,7 +9,8 @@
 # `-c 8 -j 2 -T 15` (CLIENTS, THREADS, DURATION override), simple query protocol (MODE=extended
 # or prepared to change it). Prints TPS and the ratios to direct.
 # Needs PostgreSQL 15 server binaries and pgbench; installs pgbouncer when missing. Builds a
-# release holdpoint (PROFILE=debug to use the debug build, BUILD=0 to use the one built).
+# release holdpoint (PROFILE=debug to use the debug build, BUILD=0 to use the one built, HOLDPOINT_BIN=PATH
+# to use that binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +29,10 @@ if ! command -v pgbouncer >/dev/null && ! [ -x /usr/sbin/pgbouncer ]; then
 fi
 pgbouncer_bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 
-# BUILD=0 uses the binary already built.
-if [ "$PROFILE" = release ]; then
+# BUILD=0 uses the binary already built; HOLDPOINT_BIN=PATH a given one (a copy, to compare two builds).
+if [ -n "${HOLDPOINT_BIN:-}" ]; then
+  bin="$HOLDPOINT_BIN"
+elif [ "$PROFILE" = release ]; then
   [ "${BUILD:-1}" = 0 ] || cargo build --release --locked --bin holdpoint >&2
   bin="$PWD/target/release/holdpoint"
 else
@@ -123,8 +126,16 @@ run() {
     sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
 }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
-# Holdpoint's CPU time so far (user and system, clock ticks).
+# Holdpoint's CPU time so far (user and system, clock ticks): the whole process, and the
+# PostgreSQL proxy's own thread (the sessions; the rest is mostly the audit writer).
 cpu() { awk '{print $14, $15}' "/proc/$serve_pid/stat"; }
+pg_cpu() {
+  local t
+  for t in /proc/"$serve_pid"/task/*; do
+    case "$(cat "$t/comm")" in holdpoint-pg*) awk '{print $14, $15}' "$t/stat"; return;; esac
+  done
+  echo 0 0
+}
 per_xact() { python3 -c "
 t=$(getconf CLK_TCK); u0,s0=map(int,'$1'.split()); u1,s1=map(int,'$2'.split()); n=$3*$SECONDS_EACH
 print(f'user {(u1-u0)/t/n*1e6:.1f} us, system {(s1-s0)/t/n*1e6:.1f} us')"; }
@@ -141,15 +152,16 @@ for workload in select-only tpcb; do
     perf record -q -F 499 -g -o "$PERF" -p "$serve_pid" -- sleep "$SECONDS_EACH" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  before=$(cpu)
+  before=$(cpu); pg_before=$(pg_cpu)
   holdpoint=$(run "$hp" agent "$placeholder" "${args[@]}")
-  after=$(cpu)
+  after=$(cpu); pg_after=$(pg_cpu)
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   [ -n "$holdpoint" ] || { echo "holdpoint run failed:" >&2; cat "$dir/pgbench.err" >&2; tail "$dir/serve.log" >&2; exit 1; }
   pgbouncer=$(run "$bouncer" bench "" "${args[@]}")
   [ -n "$pgbouncer" ] || { echo "pgbouncer run failed:" >&2; cat "$dir/pgbench.err" >&2; exit 1; }
   printf '%-12s %12s %12s %12s %10s %10s\n' "$workload" "$direct" "$holdpoint" "$pgbouncer" \
     "$(ratio "$holdpoint" "$direct")" "$(ratio "$pgbouncer" "$direct")"
-  cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "$before" "$after" "$holdpoint")")
+  cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "$before" "$after" "$holdpoint"); \
+the proxy thread's: $(per_xact "$pg_before" "$pg_after" "$holdpoint")")
 done
 printf '%s\n' "${cpu_lines[@]}"

@@ -32,6 +32,7 @@
 
 mod auth;
 mod client;
+pub mod shape;
 mod tls;
 pub mod trash;
 mod wire;
@@ -42,7 +43,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use holdpoint_classify::sql::{DecisionCache, SqlTarget, analyze, statement_key};
+use holdpoint_classify::sql::{CacheKey, DecisionCache, SqlTarget, analyze, statement_key};
 use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, TargetKind, Verb, Verdict, VerdictKind};
 use holdpoint_policy::config::PostgresProxy;
 use holdpoint_policy::{Decision, Mode};
@@ -94,6 +95,9 @@ pub struct PgProxy {
     cache: Mutex<DecisionCache<Vec<Effect>>>,
     /// Effects of extended-protocol statement texts, by exact text.
     prepared: Mutex<HashMap<String, Vec<Effect>>>,
+    /// What each skeleton's texts are ([`shape`]): for a shape whose decision does not depend
+    /// on literal values, its effects, so a repeat costs a scan of the text, not a parse.
+    skeletons: Mutex<HashMap<String, Known>>,
 }
 
 impl std::fmt::Debug for PgProxy {
@@ -128,6 +132,7 @@ impl PgProxy {
             vault,
             cache: Mutex::new(DecisionCache::new(CACHE_MAX)),
             prepared: Mutex::default(),
+            skeletons: Mutex::default(),
         }
     }
 
@@ -238,25 +243,25 @@ impl PgProxy {
         self.gate.settle(summary(&self.block.name, sql), action, decision, *obligations).await
     }
 
-    /// The classifier's effects, from the cache when this statement shape was seen. The
-    /// fingerprint is computed outside the lock; `prepared` texts (a `Parse`'s, with `$n`
-    /// parameters, sent again and again unchanged) are also kept by exact text, so a repeat
-    /// costs no parse at all.
+    /// The classifier's effects, from the caches when this statement shape was seen: by
+    /// skeleton (a scan, no parse) for shapes whose decision does not depend on literals, by
+    /// fingerprint (a parse) for the others and for texts without a skeleton. The keys are
+    /// computed outside the locks; `prepared` texts (a `Parse`'s, with `$n` parameters, sent
+    /// again and again unchanged) are also kept by exact text, so a repeat costs no scan.
     fn effects(&self, sql: &str, prepared: bool) -> Vec<Effect> {
         if prepared && let Some(hit) = self.prepared.lock().ok().and_then(|m| m.get(sql).cloned()) {
             return hit;
         }
-        let key = statement_key(sql);
-        let cached = key.and_then(|key| self.cache.lock().ok().and_then(|c| c.get_keyed(key, sql).cloned()));
-        let effects = match cached {
-            Some(hit) => hit,
-            None => {
-                let analysis = analyze(sql, &self.target);
-                if let Ok(mut cache) = self.cache.lock() {
-                    cache.insert(sql, &analysis, analysis.effects.clone());
+        let effects = match shape::skeleton(sql) {
+            Some(skeleton) => {
+                let known = self.skeletons.lock().ok().and_then(|m| m.get(skeleton.as_str()).cloned());
+                match known {
+                    Some(Known::Shape(hit)) => hit,
+                    Some(Known::Literal) => self.effects_by_fingerprint(sql),
+                    None => self.classify(sql, Some(skeleton)),
                 }
-                analysis.effects
             }
+            None => self.effects_by_fingerprint(sql),
         };
         if prepared && let Ok(mut m) = self.prepared.lock() {
             if m.len() >= PREPARED_MAX {
@@ -266,6 +271,50 @@ impl PgProxy {
         }
         effects
     }
+
+    /// The effects of a text from the fingerprint cache, or classified.
+    fn effects_by_fingerprint(&self, sql: &str) -> Vec<Effect> {
+        let key = statement_key(sql);
+        let cached = key.and_then(|key| self.cache.lock().ok().and_then(|c| c.get_keyed(key, sql).cloned()));
+        match cached {
+            Some(hit) => hit,
+            None => self.classify(sql, None),
+        }
+    }
+
+    /// Classifies a text, keeping its effects by fingerprint, and by `skeleton` what its
+    /// skeleton's texts are: one shape when the decision does not depend on literal values.
+    /// Each skeleton is thus classified from a text of its own once.
+    fn classify(&self, sql: &str, skeleton: Option<String>) -> Vec<Effect> {
+        let analysis = analyze(sql, &self.target);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(sql, &analysis, analysis.effects.clone());
+        }
+        let known = match analysis.cache_key(sql) {
+            Some(CacheKey::Shape(_)) => Some(Known::Shape(analysis.effects.clone())),
+            Some(CacheKey::Exact(..)) => Some(Known::Literal),
+            // A text that does not parse is classified each time.
+            None => None,
+        };
+        if let (Some(skeleton), Some(known)) = (skeleton, known)
+            && let Ok(mut m) = self.skeletons.lock()
+        {
+            if m.len() >= CACHE_MAX {
+                m.clear();
+            }
+            m.insert(skeleton, known);
+        }
+        analysis.effects
+    }
+}
+
+/// What a skeleton's texts are known to be.
+#[derive(Clone)]
+enum Known {
+    /// One shape: these are the effects of every text of the skeleton.
+    Shape(Vec<Effect>),
+    /// Their decisions depend on literal values: looked up by fingerprint and exact text.
+    Literal,
 }
 
 /// What to do with a statement text.
@@ -973,6 +1022,65 @@ mod tests {
         assert_eq!(acts(&mut a, b"1122EZ"), "pssppp");
         assert_eq!(acts(&mut a, b"1Z"), "pp");
         assert_eq!(plans.queued.load(Ordering::Acquire), 0);
+    }
+
+    struct Discard;
+
+    impl crate::Recorder for Discard {
+        fn decided(&self, _: &Action, _: &Decision) {}
+        fn held(&self, _: &holdpoint_store::Hold) {}
+    }
+
+    /// Texts of one skeleton get the effects of the first of them classified, unless the
+    /// classifier says those depend on literal values; in every order, each text gets exactly
+    /// its own classification.
+    #[tokio::test]
+    async fn statements_of_one_skeleton_share_effects_unless_they_depend_on_literals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = holdpoint_store::Store::open_sqlite(dir.path()).await.unwrap();
+        let engine = holdpoint_policy::Engine::new(holdpoint_policy::Profile::Guarded, &[]).unwrap();
+        let gate = Gate::new(engine, Default::default(), store, Arc::new(Discard), Arc::new(crate::NoCredentials));
+        let block = PostgresProxy {
+            name: "app".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            upstream: "127.0.0.1:5432".into(),
+            database: "app".into(),
+            credential: "app-db".into(),
+            tags: vec!["production".into()],
+            tls: Default::default(),
+            ca_file: None,
+        };
+        let proxy = PgProxy::new(block, Arc::new(gate), None);
+        // (text, prepared, what its skeleton is known as afterwards)
+        let texts = [
+            ("SELECT abalance FROM pgbench_accounts WHERE aid = 17", false, "shape"),
+            ("SELECT abalance FROM pgbench_accounts WHERE aid = 90210", false, "shape"),
+            ("DELETE FROM t WHERE 1 = 2", false, "literal"),
+            ("DELETE FROM t WHERE 1 = 1", false, "literal"),
+            ("DELETE FROM t WHERE 1 = 2", false, "literal"),
+            ("DELETE FROM t WHERE id = 1 OR 2 = 2", false, "literal"),
+            ("DELETE FROM t WHERE id = 1 OR 2 = 3", false, "literal"),
+            ("UPDATE t SET a = a + 5 WHERE id = 9", true, "shape"),
+            ("UPDATE t SET a = a + 6 WHERE id = 10", true, "shape"),
+            ("SELECT pg_terminate_backend(4242)", false, "shape"),
+            ("SELECT pg_terminate_backend(17)", false, "shape"),
+            ("SELECT 'a\\' FROM t WHERE 1 = 1", false, "none"),
+            ("SELEC 1", false, "none"),
+            ("SELEC 2", false, "none"),
+        ];
+        let effects = |sql: &str| analyze(sql, &proxy.target).effects;
+        assert_ne!(effects("DELETE FROM t WHERE 1 = 2"), effects("DELETE FROM t WHERE 1 = 1"));
+        assert_ne!(effects("DELETE FROM t WHERE id = 1 OR 2 = 3"), effects("DELETE FROM t WHERE id = 1 OR 2 = 2"));
+        for (sql, prepared, known) in texts {
+            assert_eq!(proxy.effects(sql, prepared), analyze(sql, &proxy.target).effects, "{sql}");
+            let skeleton = shape::skeleton(sql).unwrap_or_default();
+            let got = match proxy.skeletons.lock().unwrap().get(&skeleton) {
+                Some(Known::Shape(_)) => "shape",
+                Some(Known::Literal) => "literal",
+                None => "none",
+            };
+            assert_eq!(got, known, "{sql}");
+        }
     }
 
     #[test]
