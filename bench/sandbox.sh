@@ -19,6 +19,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 cargo build --release --locked --bin holdpoint >&2
+echo "load average (1, 5, 15 min) before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 bin="$PWD/target/release/holdpoint"
 
 dir="$(mktemp -d /var/tmp/hp-bench-XXXXXX)"
@@ -62,6 +63,8 @@ hyperfine -N --warmup 20 --runs 300 --export-json "$dir/sandbox.json" \
   -n "holdpoint run" "$bin run -- true" \
   -n "holdpoint run, real home" "env HOME=$real_home $bin run -- true" >&2
 
+# Other work on the machine shows in every figure: say how busy it was.
+echo "load average (1, 5, 15 min) after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$dir/sandbox.json" "$dir/cold.json" <<'PY'
 import json, statistics, sys
 results = json.load(open(sys.argv[1]))["results"] + json.load(open(sys.argv[2]))["results"]

@@ -7,6 +7,7 @@
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -16,11 +17,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use holdpoint_policy::config::Config;
 use holdpoint_proxy::CA_CERT_FILE;
+use holdpoint_sandbox::background::Task;
+use holdpoint_sandbox::checkpoint::Committing;
+use holdpoint_sandbox::env::Outcome as EnvOutcome;
 use holdpoint_sandbox::layout::DEFAULT_BRIDGE_PORT;
 use holdpoint_sandbox::{Bridge, BridgeTarget, Error as SandboxError, Request};
-use holdpoint_vault::scan::{Detector, assignment_kind};
+use holdpoint_vault::scan::{Detector, RULES, assignment_kind};
 use holdpoint_vault::{KeyHeader, SealedRecord, VaultKey, open_record};
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::home::{Home, workspace_of};
@@ -64,23 +69,8 @@ pub struct RunArgs {
 }
 
 pub fn run(home: &Home, args: RunArgs) -> Result<u8> {
-    let settings_dir = tempfile::Builder::new()
-        .prefix("holdpoint-run-")
-        .tempdir()
-        .context("cannot make a temp dir for the sandbox's agent settings")?;
-    let (request, plan, _gateway) = request(home, &args, settings_dir.path())?;
-    // Whatever the command does to the workspace can be undone from here.
-    let start = crate::checkpoint_cmd::store(home)?
-        .snapshot(&request.workspace, "holdpoint run started", holdpoint_store::unix_now())
-        .context("cannot take the workspace's checkpoint, so the run does not start")?;
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!(
-            "holdpoint run: checkpoint {} taken (undo with `holdpoint checkpoint restore {}`)",
-            start.id, start.id
-        );
-    }
-    // The vault is read now (its store may start threads, which the sandbox's supervisor cannot
-    // after it has made a pid namespace); the secret scan runs while the sandbox is being built.
+    // The vault is read first (its store may start threads, after which nothing below can
+    // fork: the sandbox then re-executes, and the work below is done in line).
     let secrets = match vault_secrets(home) {
         Ok(secrets) => secrets,
         Err(e) => {
@@ -91,8 +81,40 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8> {
             Vec::new()
         }
     };
+    // Filtering the environment compiles the secret scanner's rules, the longest step of a
+    // start: a forked child does it while the sandbox is prepared and built.
+    let mut scan = Some(Task::start(|| Ok(filter_environment(&secrets).to_bytes())));
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace = match &args.workspace {
+        Some(dir) => absolute(dir, "the workspace")?,
+        None => absolute(&workspace_of(&cwd), "the workspace")?,
+    };
+    // Whatever the command does to the workspace can be undone from here: the snapshot is
+    // taken now and reaches the disk while the sandbox is being prepared and built; the
+    // command starts only once it has.
+    let mut start = Start::Syncing(
+        crate::checkpoint_cmd::store(home)?
+            .prepare(&workspace, "holdpoint run started", holdpoint_store::unix_now())
+            .context("cannot take the workspace's checkpoint, so the run does not start")?
+            .commit_in_background(),
+    );
+    // Made when an agent's settings are written into it; removed when the run ends.
+    let mut settings_dir = None;
+    let (request, plan, _gateway) = request(home, &args, cwd, workspace, &mut settings_dir)?;
     let mut cached: Option<Vec<(OsString, OsString)>> = None;
-    let mut env = || cached.get_or_insert_with(|| environment(home, &plan, &secrets)).clone();
+    let mut env = || {
+        start.wait()?;
+        if cached.is_none() {
+            // Should the child have failed, the filter runs here: never unfiltered.
+            let outcome = scan
+                .take()
+                .and_then(|task| task.wait().ok())
+                .and_then(|bytes| EnvOutcome::from_bytes(&bytes))
+                .unwrap_or_else(|| filter_environment(&secrets));
+            cached = Some(environment(home, &plan, outcome));
+        }
+        Ok(cached.clone().unwrap_or_default())
+    };
     match holdpoint_sandbox::run_with_env(&request, &mut env) {
         Ok(status) => Ok(u8::try_from(status).unwrap_or(125)),
         Err(SandboxError::Command { message, status }) => {
@@ -101,11 +123,47 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8> {
         }
         Err(e @ SandboxError::Isolation { .. }) if args.dangerously_weaker => {
             let mut request = request;
-            request.env = env();
+            request.env = env().map_err(anyhow::Error::msg)?;
             weaker(&request, &e)
         }
         Err(e @ SandboxError::Isolation { .. }) => bail!("refusing to start: {e}"),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The run's start checkpoint: reaching the disk, then taken (or failed, for good).
+enum Start {
+    Syncing(Committing),
+    Taken,
+    Failed(String),
+}
+
+impl Start {
+    /// Waits for the checkpoint; the command must not start unless this is `Ok`.
+    fn wait(&mut self) -> Result<(), String> {
+        match std::mem::replace(self, Start::Taken) {
+            Start::Taken => Ok(()),
+            Start::Failed(why) => {
+                *self = Start::Failed(why.clone());
+                Err(why)
+            }
+            Start::Syncing(committing) => match committing.wait() {
+                Ok(taken) => {
+                    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                        eprintln!(
+                            "holdpoint run: checkpoint {} taken (undo with `holdpoint checkpoint restore {}`)",
+                            taken.id, taken.id
+                        );
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    let why = format!("cannot take the workspace's checkpoint, so the run does not start: {e}");
+                    *self = Start::Failed(why.clone());
+                    Err(why)
+                }
+            },
+        }
     }
 }
 
@@ -144,12 +202,13 @@ fn absolute(path: &Path, what: &str) -> Result<PathBuf> {
     std::fs::canonicalize(path).with_context(|| format!("{what} {} does not exist", path.display()))
 }
 
-fn request(home: &Home, args: &RunArgs, settings_dir: &Path) -> Result<(Request, EnvPlan, Option<Gateway>)> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let workspace = match &args.workspace {
-        Some(dir) => absolute(dir, "the workspace")?,
-        None => absolute(&workspace_of(&cwd), "the workspace")?,
-    };
+fn request(
+    home: &Home,
+    args: &RunArgs,
+    cwd: PathBuf,
+    workspace: PathBuf,
+    settings_dir: &mut Option<tempfile::TempDir>,
+) -> Result<(Request, EnvPlan, Option<Gateway>)> {
     let user_home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
@@ -167,7 +226,7 @@ fn request(home: &Home, args: &RunArgs, settings_dir: &Path) -> Result<(Request,
         request.tools.push(dir);
     }
     request.forbidden = forbidden(home, &user_home);
-    request.home_files = clean_home_files(request.home_files);
+    request.home_files = clean_home_files(home, request.home_files);
 
     let config = home.load_config()?;
     let (bridge, gateway) = bridge(home, &config, args)?;
@@ -199,11 +258,17 @@ fn request(home: &Home, args: &RunArgs, settings_dir: &Path) -> Result<(Request,
 }
 
 /// The agents' settings inside the sandbox, each with Holdpoint's hook (which reaches the
-/// gateway through the agent-side socket): written to `dir` and shown read-only in the
-/// sandbox's home, so the brake works inside the wall and the agent cannot take it out.
+/// gateway through the agent-side socket): written to `dir` (a temp dir, made for the first
+/// one) and shown read-only in the sandbox's home, so the brake works inside the wall and the
+/// agent cannot take it out.
 /// The agents are those the user has settings for (their directory exists under the home
 /// directory) and the one the command names (`holdpoint run -- claude` on a fresh machine).
-fn hook_settings(user_home: &Path, exe: &Path, dir: &Path, argv: &[OsString]) -> Result<Vec<(PathBuf, PathBuf)>> {
+fn hook_settings(
+    user_home: &Path,
+    exe: &Path,
+    dir: &mut Option<tempfile::TempDir>,
+    argv: &[OsString],
+) -> Result<Vec<(PathBuf, PathBuf)>> {
     let command = format!("{} hook", crate::hook::shell_quote(&exe.display().to_string()));
     let program = argv.first().map(Path::new).and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or("");
     let named =
@@ -215,7 +280,14 @@ fn hook_settings(user_home: &Path, exe: &Path, dir: &Path, argv: &[OsString]) ->
     for agent in crate::hook::Agent::ALL.into_iter().filter(|a| named(*a) || used(*a)) {
         let (relative, text) =
             crate::hook::sandboxed_settings(agent, user_home, &format!("{command} {}", agent.name()))?;
-        let file = dir.join(agent.name()).with_extension("json");
+        if dir.is_none() {
+            let made = tempfile::Builder::new()
+                .prefix("holdpoint-run-")
+                .tempdir()
+                .context("cannot make a temp dir for the sandbox's agent settings")?;
+            *dir = Some(made);
+        }
+        let file = dir.as_ref().map(|d| d.path().join(agent.name()).with_extension("json")).unwrap_or_default();
         std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
         shown.push((user_home.join(relative), file));
     }
@@ -307,23 +379,136 @@ fn forbidden(home: &Home, user_home: &Path) -> Vec<PathBuf> {
     paths.into_iter().map(|p| std::fs::canonicalize(&p).unwrap_or(p)).collect()
 }
 
-/// The home files to copy in, without any that holds something that looks like a secret.
-fn clean_home_files(files: Vec<PathBuf>) -> Vec<PathBuf> {
-    let Ok(detector) = Detector::builtin() else { return Vec::new() };
-    files
-        .into_iter()
-        .filter(|file| match std::fs::read(file) {
-            Ok(bytes) if detector.scan(&bytes).is_empty() => true,
-            Ok(_) => {
-                eprintln!(
-                    "holdpoint run: not showing {} inside the sandbox: it holds something that looks like a secret",
-                    file.display()
-                );
-                false
+/// The home files to show, without any that holds something that looks like a secret.
+/// A file found clean before is not read again while it is the same file (path, device,
+/// inode, size, modification and change times; see [`Verdicts`]).
+fn clean_home_files(home: &Home, files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut verdicts = Verdicts::load(home, HOME_FILES_VERDICTS);
+    let mut shown = Vec::new();
+    for file in files {
+        // Taken before the read: a file changed after it is read again next time.
+        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        let stamp = FileStamp::of(&file, &meta);
+        if verdicts.known_clean(&stamp) {
+            shown.push(file);
+            continue;
+        }
+        let Ok(detector) = Detector::builtin() else { continue };
+        match std::fs::read(&file) {
+            Ok(bytes) if detector.scan(&bytes).is_empty() => {
+                verdicts.clean(stamp);
+                shown.push(file);
             }
-            Err(_) => false,
-        })
-        .collect()
+            Ok(_) => eprintln!(
+                "holdpoint run: not showing {} inside the sandbox: it holds something that looks like a secret",
+                file.display()
+            ),
+            Err(_) => {}
+        }
+    }
+    verdicts.save();
+    shown
+}
+
+/// The state file that keeps the scanner's earlier "not a secret" answers about home files.
+const HOME_FILES_VERDICTS: &str = "run-home-files.json";
+
+/// The secret scanner's "not a secret" answers of the last run, kept in the state directory
+/// (which no sandbox sees) so that a run whose home files did not change does not compile
+/// the scanner's rules before the sandbox can be built: what was clean under the same rules
+/// is clean again. Only clean answers are kept; a file that cannot be read is no answer; each
+/// run keeps exactly the answers it used.
+struct Verdicts {
+    path: PathBuf,
+    rules: String,
+    known: Vec<FileStamp>,
+    used: Vec<FileStamp>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct VerdictsFile {
+    /// SHA-256 of the scanner's rules the answers were given under.
+    rules: String,
+    clean: Vec<FileStamp>,
+}
+
+impl Verdicts {
+    fn load(home: &Home, name: &str) -> Verdicts {
+        let path = home.state.join(name);
+        let rules = hex(&Sha256::digest(RULES.as_bytes()));
+        let known = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<VerdictsFile>(&bytes).ok())
+            .filter(|f| f.rules == rules)
+            .map(|f| f.clean)
+            .unwrap_or_default();
+        Verdicts { path, rules, known, used: Vec::new() }
+    }
+
+    /// Whether the scanner found `item` clean before (under the same rules).
+    fn known_clean(&mut self, item: &FileStamp) -> bool {
+        let known = self.known.contains(item);
+        if known {
+            self.used.push(item.clone());
+        }
+        known
+    }
+
+    /// The scanner found `item` clean now.
+    fn clean(&mut self, item: FileStamp) {
+        self.used.push(item);
+    }
+
+    /// Keeps this run's answers when they differ from the last run's (best effort: without
+    /// them the next run asks the scanner again).
+    fn save(self) {
+        let Some(dir) = self.path.parent().filter(|d| d.is_dir()) else { return };
+        if self.used == self.known {
+            return;
+        }
+        let tmp =
+            dir.join(format!(".{}.tmp-{}", self.path.file_name().unwrap_or_default().display(), std::process::id()));
+        let Ok(text) = serde_json::to_vec(&VerdictsFile { rules: self.rules, clean: self.used }) else { return };
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &text))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What says a file is the one scanned before.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FileStamp {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path, m: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            path: path.to_owned(),
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 /// The bridge to the egress proxy: the one given, else the running gateway's, else a gateway
@@ -370,15 +555,19 @@ fn ca_file(home: &Home, args: &RunArgs) -> Result<Option<PathBuf>> {
     }
 }
 
-/// The environment for the command: vault secrets become placeholders, other secret-looking
-/// variables are dropped with one line each (the name, never the value), the bridge's proxy
-/// and CA variables are set.
-fn environment(home: &Home, plan: &EnvPlan, secrets: &[(Zeroizing<String>, String)]) -> Vec<(OsString, OsString)> {
-    let outcome = holdpoint_sandbox::env::filter(
+/// This process's variables, with vault secrets turned into their placeholders and other
+/// secret-looking variables dropped.
+fn filter_environment(secrets: &[(Zeroizing<String>, String)]) -> EnvOutcome {
+    holdpoint_sandbox::env::filter(
         std::env::vars_os(),
         |value| replace_secrets(value, secrets),
         |name, value| assignment_kind(name, value).map(|kind| kind.name().to_owned()),
-    );
+    )
+}
+
+/// The environment for the command: the filtered variables (one line for each dropped one:
+/// the name, never the value), with the bridge's proxy and CA variables set.
+fn environment(home: &Home, plan: &EnvPlan, outcome: EnvOutcome) -> Vec<(OsString, OsString)> {
     for (name, kind) in &outcome.dropped {
         eprintln!(
             "holdpoint run: dropped {name} from the environment: it looks like a secret ({kind}) the vault does not \

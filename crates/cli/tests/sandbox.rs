@@ -401,6 +401,38 @@ fn everyday_work_runs_as_an_unprivileged_user() {
     everyday_work(Who::User);
 }
 
+/// A home file is shown while it holds nothing that looks like a secret. The scanner's answer
+/// is kept in the state directory for the next run, and counts only while the file is
+/// unchanged: a secret written into it later hides it again.
+fn home_files_are_scanned_again_when_they_change(who: Who) {
+    let world = World::new(who, false);
+    let env = world.env(&[]);
+    for _ in 0..2 {
+        let out = world.run(&[], "cat \"$HOME/.gitconfig\"", &env);
+        assert!(out.status.success() && text(&out).contains("Sandbox Test"), "{}", text(&out));
+        let kept = std::fs::read_to_string(world.state().join("run-home-files.json")).unwrap();
+        assert!(kept.contains(".gitconfig"), "{kept}");
+    }
+    let gitconfig = world.home.join(".gitconfig");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&gitconfig).unwrap();
+    std::io::Write::write_all(&mut file, format!("[github]\n\ttoken = {TOKEN}\n").as_bytes()).unwrap();
+    drop(file);
+    let out = world.run(&[], "cat \"$HOME/.gitconfig\" || echo not-there", &env);
+    let shown = text(&out);
+    assert!(shown.contains("not showing") && shown.contains("not-there"), "{shown}");
+    assert!(!shown.contains(TOKEN) && !shown.contains("Sandbox Test"), "{shown}");
+}
+
+#[test]
+fn home_files_are_scanned_again_when_they_change_as_root() {
+    home_files_are_scanned_again_when_they_change(Who::Root);
+}
+
+#[test]
+fn home_files_are_scanned_again_when_they_change_as_an_unprivileged_user() {
+    home_files_are_scanned_again_when_they_change(Who::User);
+}
+
 #[test]
 fn a_missing_command_says_so() {
     let world = World::new(Who::Root, false);

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::background::Task;
+
 /// Everything that can go wrong with a checkpoint, with the path it happened at.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -177,18 +179,30 @@ impl Checkpoints {
 
     /// Snapshots `workspace` now.
     pub fn snapshot(&self, workspace: &Path, reason: &str, now: u64) -> Result<Summary, CheckpointError> {
+        self.prepare(workspace, reason, now)?.commit()
+    }
+
+    /// Snapshots `workspace` now, all but the waits for the disk: the objects are stored and
+    /// the manifest written under a temporary name; [`Pending::commit`] makes them durable and
+    /// gives the manifest its name. Until then the snapshot is not listed, and dropping the
+    /// [`Pending`] discards it.
+    pub fn prepare(&self, workspace: &Path, reason: &str, now: u64) -> Result<Pending, CheckpointError> {
         let workspace = canonical_dir(workspace)?;
-        let previous = self.latest_for(&workspace)?;
+        let ids = self.ids()?;
+        let previous = self.latest_among(&ids, &workspace)?;
         let previous = previous.as_ref().map(|m| &m.entries);
         let mut new_bytes = 0u64;
         let mut serial = 0u64;
         let (entries, unreadable) =
             scan(&workspace, previous, &mut |path| self.ingest(path, &mut serial, &mut new_bytes))?;
-        // Objects reach the disk before the manifest that names them.
+        // Objects reach the disk before the manifest that names them. When every file kept the
+        // hash the previous manifest gave it, every object named was synced before that one.
         let objects = self.dir.join("objects");
-        nix::unistd::syncfs(&File::open(&objects).map_err(io_err(&objects))?)
-            .map_err(|e| io_err(&objects)(io::Error::from(e)))?;
-        let id = self.next_id()?;
+        let objects = match serial {
+            0 => None,
+            _ => Some(File::open(&objects).map_err(io_err(&objects))?),
+        };
+        let id = ids.last().map_or(1, |last| last.saturating_add(1));
         let manifest = Manifest {
             v: 1,
             id,
@@ -198,10 +212,10 @@ impl Checkpoints {
             entries,
             unreadable,
         };
-        self.write_manifest(&manifest)?;
-        let mut summary = summary(&manifest);
-        summary.new_bytes = new_bytes;
-        Ok(summary)
+        let mut pending = self.write_manifest(&manifest)?;
+        pending.objects = objects;
+        pending.summary.new_bytes = new_bytes;
+        Ok(pending)
     }
 
     /// Every snapshot, oldest first.
@@ -392,16 +406,26 @@ impl Checkpoints {
         self.dir.join("manifests").join(format!("{id:08}.json"))
     }
 
-    fn write_manifest(&self, m: &Manifest) -> Result<(), CheckpointError> {
+    /// Writes the manifest under its temporary name; the [`Pending`] renames it.
+    fn write_manifest(&self, m: &Manifest) -> Result<Pending, CheckpointError> {
         let path = self.manifest_path(m.id);
         let tmp = temp_name(&path);
-        let text = serde_json::to_vec(m).map_err(|e| CheckpointError::Damaged(e.to_string()))?;
-        let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(&text).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
         let dir = self.dir.join("manifests");
-        File::open(&dir).and_then(|d| d.sync_all()).map_err(io_err(&dir))
+        let text = serde_json::to_vec(m).map_err(|e| CheckpointError::Damaged(e.to_string()))?;
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let pending = Pending {
+            summary: summary(m),
+            tmp,
+            path,
+            file,
+            dir: File::open(&dir).map_err(io_err(&dir))?,
+            objects: None,
+            open: true,
+        };
+        // From here on, a failure drops the Pending, which removes the temporary file.
+        let mut file = &pending.file;
+        file.write_all(&text).map_err(io_err(&pending.tmp))?;
+        Ok(pending)
     }
 
     fn ids(&self) -> Result<Vec<u64>, CheckpointError> {
@@ -415,19 +439,104 @@ impl Checkpoints {
         Ok(ids)
     }
 
-    fn next_id(&self) -> Result<u64, CheckpointError> {
-        Ok(self.ids()?.last().map_or(1, |last| last.saturating_add(1)))
+    fn latest_for(&self, workspace: &Path) -> Result<Option<Manifest>, CheckpointError> {
+        self.latest_among(&self.ids()?, workspace)
     }
 
-    fn latest_for(&self, workspace: &Path) -> Result<Option<Manifest>, CheckpointError> {
+    /// The newest of the snapshots `ids` (ascending) taken of `workspace`.
+    fn latest_among(&self, ids: &[u64], workspace: &Path) -> Result<Option<Manifest>, CheckpointError> {
         let want = workspace.display().to_string();
-        for id in self.ids()?.into_iter().rev() {
+        for &id in ids.iter().rev() {
             let m = self.load(id)?;
             if m.workspace == want {
                 return Ok(Some(m));
             }
         }
         Ok(None)
+    }
+}
+
+/// A snapshot whose objects and manifest are written but not yet durable, its manifest still
+/// under a temporary name (see [`Checkpoints::prepare`]).
+#[derive(Debug)]
+pub struct Pending {
+    summary: Summary,
+    tmp: PathBuf,
+    path: PathBuf,
+    file: File,
+    dir: File,
+    /// The object directory, when objects were stored that must be synced first.
+    objects: Option<File>,
+    /// Whether the temporary file is still this value's to commit or remove.
+    open: bool,
+}
+
+impl Pending {
+    /// The snapshot, as it will be listed once committed.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Makes the snapshot durable and listed: the new objects and the manifest reach the disk,
+    /// then the manifest gets its name (a crash leaves either no snapshot or the whole one).
+    pub fn commit(mut self) -> Result<Summary, CheckpointError> {
+        self.durable()?;
+        self.open = false;
+        Ok(self.summary.clone())
+    }
+
+    /// [`Pending::commit`] in a forked child while the caller goes on (see
+    /// [`crate::background`]); [`Committing::wait`] gives the outcome.
+    pub fn commit_in_background(mut self) -> Committing {
+        let summary = self.summary.clone();
+        // The temporary file is the task's now: it commits it or removes it.
+        self.open = false;
+        let task = Task::start(|| {
+            self.durable().map(|()| Vec::new()).map_err(|e| {
+                let _ = fs::remove_file(&self.tmp);
+                e.to_string()
+            })
+        });
+        Committing { summary, task }
+    }
+
+    fn durable(&self) -> Result<(), CheckpointError> {
+        if let Some(objects) = &self.objects {
+            let dir = self.dir_path("objects");
+            nix::unistd::syncfs(objects).map_err(|e| io_err(&dir)(io::Error::from(e)))?;
+        }
+        self.file.sync_all().map_err(io_err(&self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        self.dir.sync_all().map_err(io_err(&self.dir_path("manifests")))
+    }
+
+    fn dir_path(&self, name: &str) -> PathBuf {
+        self.path.parent().and_then(Path::parent).unwrap_or(Path::new("/")).join(name)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A snapshot being committed (see [`Pending::commit_in_background`]).
+#[derive(Debug)]
+pub struct Committing {
+    summary: Summary,
+    task: Task,
+}
+
+impl Committing {
+    /// Waits until the snapshot is durable and listed; its summary, or why it is not.
+    pub fn wait(self) -> Result<Summary, CheckpointError> {
+        match self.task.wait() {
+            Ok(_) => Ok(self.summary),
+            Err(why) => Err(CheckpointError::Io { path: self.summary.workspace, source: io::Error::other(why) }),
+        }
     }
 }
 

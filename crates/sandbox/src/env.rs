@@ -73,6 +73,33 @@ pub fn filter(
     out
 }
 
+impl Outcome {
+    /// The outcome as bytes, to hand it from one process to another (see
+    /// [`crate::background`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let names = |names: &mut dyn Iterator<Item = (&String, &str)>| -> Vec<(OsString, OsString)> {
+            names.map(|(a, b)| (OsString::from(a), OsString::from(b))).collect()
+        };
+        let mut out = encode(&self.vars);
+        out.extend(encode(&names(&mut self.replaced.iter().map(|n| (n, "")))));
+        out.extend(encode(&names(&mut self.dropped.iter().map(|(n, k)| (n, k.as_str())))));
+        out
+    }
+
+    /// The inverse of [`Outcome::to_bytes`]; `None` for bytes it did not make.
+    pub fn from_bytes(mut bytes: &[u8]) -> Option<Outcome> {
+        let text = |s: OsString| s.into_string().ok();
+        let vars = decode_prefix(&mut bytes)?;
+        let replaced = decode_prefix(&mut bytes)?
+            .into_iter()
+            .map(|(n, v)| if v.is_empty() { text(n) } else { None })
+            .collect::<Option<_>>()?;
+        let dropped =
+            decode_prefix(&mut bytes)?.into_iter().map(|(n, k)| Some((text(n)?, text(k)?))).collect::<Option<_>>()?;
+        bytes.is_empty().then_some(Outcome { vars, replaced, dropped })
+    }
+}
+
 /// Sets `name` to `value`, replacing any earlier value.
 pub fn set(vars: &mut Vec<(OsString, OsString)>, name: &str, value: impl Into<OsString>) {
     vars.retain(|(k, _)| k != name);
@@ -102,11 +129,13 @@ pub fn bridge_vars(vars: &mut Vec<(OsString, OsString)>, bridge: &Bridge, with_c
     }
 }
 
-/// The environment as bytes for the pipe from the supervisor to the command: each name and
-/// value as a little-endian u32 length and the bytes.
+/// The environment as bytes for the pipe from the supervisor to the command: the number of
+/// variables, then each name and value, each as a little-endian u32 length and the bytes.
+/// Nothing at all (a supervisor that gave up) is not an environment.
 pub(crate) fn encode(vars: &[(OsString, OsString)]) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     let mut out = Vec::new();
+    out.extend_from_slice(&u32::try_from(vars.len()).unwrap_or(u32::MAX).to_le_bytes());
     for (k, v) in vars {
         for part in [k.as_bytes(), v.as_bytes()] {
             out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
@@ -118,6 +147,12 @@ pub(crate) fn encode(vars: &[(OsString, OsString)]) -> Vec<u8> {
 
 /// The inverse of [`encode`]; `None` for bytes it did not make.
 pub(crate) fn decode(mut bytes: &[u8]) -> Option<Vec<(OsString, OsString)>> {
+    let vars = decode_prefix(&mut bytes)?;
+    bytes.is_empty().then_some(vars)
+}
+
+/// Decodes what [`encode`] made at the start of `bytes`, leaving the rest there.
+fn decode_prefix(bytes: &mut &[u8]) -> Option<Vec<(OsString, OsString)>> {
     use std::os::unix::ffi::OsStringExt;
     let take = |bytes: &mut &[u8]| -> Option<OsString> {
         let (len, rest) = bytes.split_first_chunk::<4>()?;
@@ -126,10 +161,13 @@ pub(crate) fn decode(mut bytes: &[u8]) -> Option<Vec<(OsString, OsString)>> {
         *bytes = rest;
         Some(OsString::from_vec(part.to_vec()))
     };
+    let (count, rest) = bytes.split_first_chunk::<4>()?;
+    let count = u32::from_le_bytes(*count);
+    *bytes = rest;
     let mut vars = Vec::new();
-    while !bytes.is_empty() {
-        let k = take(&mut bytes)?;
-        let v = take(&mut bytes)?;
+    for _ in 0..count {
+        let k = take(bytes)?;
+        let v = take(bytes)?;
         vars.push((k, v));
     }
     Some(vars)
@@ -169,9 +207,31 @@ mod tests {
     #[test]
     fn the_wire_form_round_trips() {
         let vars = v(&[("A", "1"), ("EMPTY", ""), ("UTF", "é=x")]);
-        assert_eq!(decode(&encode(&vars)), Some(vars));
+        assert_eq!(decode(&encode(&vars)), Some(vars.clone()));
+        assert_eq!(decode(&encode(&[])), Some(Vec::new()));
+        assert_eq!(decode(&[]), None, "a supervisor that wrote nothing sent no environment");
         assert_eq!(decode(&[1, 0, 0]), None);
-        assert_eq!(decode(&[5, 0, 0, 0, b'a']), None);
+        assert_eq!(decode(&[1, 0, 0, 0, 5, 0, 0, 0, b'a']), None);
+        let mut long = encode(&vars);
+        long.push(0);
+        assert_eq!(decode(&long), None);
+    }
+
+    #[test]
+    fn an_outcome_round_trips() {
+        let outcome = Outcome {
+            vars: v(&[("A", "1"), ("KEY", "hp_x")]),
+            replaced: vec!["KEY".into()],
+            dropped: vec![("TOKEN".into(), "generic secret".into())],
+        };
+        assert_eq!(Outcome::from_bytes(&outcome.to_bytes()), Some(outcome));
+        assert_eq!(Outcome::from_bytes(&Outcome::default().to_bytes()), Some(Outcome::default()));
+        assert_eq!(Outcome::from_bytes(&encode(&v(&[("A", "1")]))), None);
+        assert_eq!(Outcome::from_bytes(&[]), None);
+        let mut odd = encode(&[]);
+        odd.extend(encode(&v(&[("KEY", "a value where none goes")])));
+        odd.extend(encode(&[]));
+        assert_eq!(Outcome::from_bytes(&odd), None);
     }
 
     #[test]

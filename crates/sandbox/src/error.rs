@@ -31,6 +31,10 @@ pub enum Error {
     /// Building the sandbox failed.
     #[error("could not set up the sandbox: {0}")]
     Setup(String),
+    /// What the caller had to do before the command may start (see [`crate::run_with_env`])
+    /// failed; the command did not run.
+    #[error("{0}")]
+    Prepare(String),
     /// The command could not be started inside the sandbox; `status` is what a shell would
     /// exit with (126 not executable, 127 not found).
     #[error("{message}")]

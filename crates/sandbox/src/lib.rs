@@ -19,6 +19,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod background;
 mod bridge;
 pub mod checkpoint;
 mod confine;
@@ -61,14 +62,20 @@ pub fn run(request: &Request) -> Result<i32, Error> {
 }
 
 /// [`run`], with the command's environment worked out by `env` (instead of `request.env`)
-/// while the sandbox is being built, so filtering a large environment costs no start-up time.
-/// `env` is not called when the sandbox fails before it could be (an [`Error::Isolation`]),
-/// and may be called again by the caller's fallback.
-pub fn run_with_env(request: &Request, env: &mut dyn FnMut() -> Vec<(OsString, OsString)>) -> Result<i32, Error> {
+/// while the sandbox is being built, so filtering a large environment (and whatever else
+/// the caller must finish before the command starts, such as waiting for a checkpoint to
+/// reach the disk) costs no start-up time. When `env` fails, the command does not run and
+/// the error is an [`Error::Prepare`] with its message. `env` is not called when the
+/// sandbox fails before it could be (an [`Error::Isolation`]), and may be called again by
+/// the caller's fallback.
+pub fn run_with_env(
+    request: &Request,
+    env: &mut dyn FnMut() -> Result<Vec<(OsString, OsString)>, String>,
+) -> Result<i32, Error> {
     let layout = Layout::build(request)?;
     if supervisor::threads() != 1 || forced_reexec() {
         let mut request = request.clone();
-        request.env = env();
+        request.env = env().map_err(Error::Prepare)?;
         return reexec(&request).map(|never| match never {});
     }
     supervisor::run(request, &layout, Some(env))

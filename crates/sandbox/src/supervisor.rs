@@ -91,9 +91,10 @@ fn write_maps(uid: u32, gid: u32) -> std::io::Result<()> {
     std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))
 }
 
-/// Works out the command's environment; called in the supervisor while pid 1 builds the
-/// sandbox, so the two overlap.
-pub type LateEnv<'a> = &'a mut dyn FnMut() -> Vec<(std::ffi::OsString, std::ffi::OsString)>;
+/// Finishes what must be done before the command starts and works out its environment;
+/// called in the supervisor while pid 1 builds the sandbox, so the two overlap. An error
+/// stops the sandbox before the command runs.
+pub type LateEnv<'a> = &'a mut dyn FnMut() -> Result<Vec<(std::ffi::OsString, std::ffi::OsString)>, String>;
 
 /// Runs the request's command in the sandbox and returns its exit status; with `late_env`,
 /// the command's environment is that function's answer instead of `request.env`. The caller
@@ -146,7 +147,17 @@ pub fn run(request: &Request, layout: &Layout, late_env: Option<LateEnv<'_>>) ->
     drop(channel_child);
     drop(env_r);
     if let (Some(make), Some(pipe)) = (late_env, env_w) {
-        let bytes = crate::env::encode(&make());
+        let vars = match make() {
+            Ok(vars) => vars,
+            Err(message) => {
+                // The command waits for its environment: it never starts.
+                let _ = kill(child, Signal::SIGKILL);
+                drop(pipe);
+                let _ = waitpid(child, None);
+                return Err(Error::Prepare(message));
+            }
+        };
+        let bytes = crate::env::encode(&vars);
         // The command reads it before anything else; if it died first, the report says why.
         let _ = std::io::Write::write_all(&mut std::fs::File::from(pipe), &bytes);
     }

@@ -160,6 +160,26 @@ fn a_damaged_checkpoint_is_refused_before_the_workspace_is_touched() {
 }
 
 #[test]
+fn a_prepared_snapshot_is_listed_only_once_committed() {
+    let state = tempfile::tempdir().unwrap();
+    let w = workspace();
+    let store = Checkpoints::open(state.path()).unwrap();
+    let pending = store.prepare(w.path(), "dropped", 1).unwrap();
+    let files = pending.summary().files;
+    assert!(files > 0);
+    assert!(store.list().unwrap().is_empty(), "not listed before it is committed");
+    drop(pending);
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(fs::read_dir(state.path().join("manifests")).unwrap().count(), 0, "nothing left behind");
+    // Committed in a forked child (or here, from a multi-threaded test): listed once waited for.
+    let taken = store.prepare(w.path(), "kept", 2).unwrap().commit_in_background().wait().unwrap();
+    let listed: Vec<(u64, String, u64)> =
+        store.list().unwrap().into_iter().map(|s| (s.id, s.reason, s.files)).collect();
+    assert_eq!(listed, [(taken.id, "kept".to_owned(), files)]);
+    assert_eq!(fs::read_dir(state.path().join("manifests")).unwrap().count(), 1);
+}
+
+#[test]
 fn a_restore_never_writes_through_a_symlink() {
     let state = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
