@@ -194,8 +194,10 @@ fn batch(queued: Vec<Queued>, tail: &str) -> (String, Vec<Arg>) {
 
 /// Queued writes sent as one batch at most; more are sent by [`coalesce`].
 const ONE_BATCH: usize = 4;
-/// Rows of the multi-row inserts [`coalesce`] makes, largest first.
-const ROWS: [usize; 4] = [64, 16, 4, 1];
+/// Rows of the multi-row inserts [`coalesce`] makes, largest first. Not more: binding a
+/// statement's parameters by name costs time quadratic in their number (each name is found by
+/// a scan of the statement's list), so 64-row inserts spent more in binding than they saved.
+const ROWS: [usize; 3] = [16, 4, 1];
 
 /// The queued writes with each run of one single-row `INSERT ... VALUES (...)` merged into
 /// multi-row inserts of the sizes in [`ROWS`] (so their texts are few and stay prepared).
@@ -888,12 +890,12 @@ mod tests {
         queued.push(Queued { sql: Cow::Borrowed("UPDATE store_head SET audit_seq = $1"), args: vec![Arg::Int(70)] });
         let out = coalesce(queued);
         let sizes: Vec<usize> = out.iter().map(|q| q.args.len() / 2).collect();
-        assert_eq!(sizes, [64, 4, 1, 1, 0]);
+        assert_eq!(sizes, [16, 16, 16, 16, 4, 1, 1, 0]);
         assert!(out[0].sql.starts_with("INSERT INTO audit (seq, hash) VALUES ($1, $2), ($3, $4), "));
-        assert!(out[0].sql.ends_with("($127, $128)"));
-        assert_eq!(out[2].sql, insert);
-        assert!(matches!(out[1].args[0], Arg::Int(64)));
-        assert_eq!(out[4].sql, "UPDATE store_head SET audit_seq = $1");
+        assert!(out[0].sql.ends_with("($31, $32)"));
+        assert_eq!(out[5].sql, insert);
+        assert!(matches!(out[4].args[0], Arg::Int(64)));
+        assert_eq!(out[7].sql, "UPDATE store_head SET audit_seq = $1");
     }
 
     #[test]
