@@ -103,6 +103,22 @@ impl World {
         w
     }
 
+    /// A vault (its key file made here) holding `secret` bound to `host`: the key file and the
+    /// secret's placeholder.
+    fn vault_secret(&self, name: &str, host: &str, secret: &str) -> (PathBuf, String) {
+        let key = self.home.path().join("vault.key");
+        std::fs::write(&key, format!("{}\n", "5a".repeat(32))).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let out = holdpoint(self.home.path())
+            .args(["vault", "add", name, "--host", host, "--json"])
+            .env("HOLDPOINT_VAULT_KEY_FILE", &key)
+            .write_stdin(secret.to_owned())
+            .assert()
+            .success();
+        let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        (key, v["placeholders"]["value"].as_str().unwrap().to_owned())
+    }
+
     fn approver(&self) -> PathBuf {
         let out = holdpoint(self.home.path()).args(["approver", "add", "alice", "--json"]).assert().success();
         let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -275,17 +291,7 @@ fn a_tool_whose_schema_changes_is_held_until_approved() {
 #[test]
 fn vault_secrets_reach_the_server_and_never_come_back() {
     let world = World::new();
-    let key = world.home.path().join("vault.key");
-    std::fs::write(&key, format!("{}\n", "5a".repeat(32))).unwrap();
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let out = holdpoint(world.home.path())
-        .args(["vault", "add", "fixture-token", "--host", "api.example.com", "--json"])
-        .env("HOLDPOINT_VAULT_KEY_FILE", &key)
-        .write_stdin("sk-fixture-real-secret-77")
-        .assert()
-        .success();
-    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let placeholder = v["placeholders"]["value"].as_str().unwrap().to_owned();
+    let (key, placeholder) = world.vault_secret("fixture-token", "api.example.com", "sk-fixture-real-secret-77");
     let fixture = fixture();
     let mut agent = world.wrap(
         "fixture",
@@ -668,17 +674,7 @@ impl HttpAgent {
 #[test]
 fn streamable_http_servers_get_the_same_decisions_holds_and_redaction() {
     let world = World::new();
-    let key = world.home.path().join("vault.key");
-    std::fs::write(&key, format!("{}\n", "6b".repeat(32))).unwrap();
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let out = holdpoint(world.home.path())
-        .args(["vault", "add", "fixture-api", "--host", "127.0.0.1", "--json"])
-        .env("HOLDPOINT_VAULT_KEY_FILE", &key)
-        .write_stdin("sk-http-real-secret-42")
-        .assert()
-        .success();
-    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let placeholder = v["placeholders"]["value"].as_str().unwrap().to_owned();
+    let (key, placeholder) = world.vault_secret("fixture-api", "127.0.0.1", "sk-http-real-secret-42");
     let bearer = format!("authorization: Bearer {placeholder}");
     let mut agent = world.serve_http(
         "hold_wait = \"0s\"",
