@@ -6,15 +6,17 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../store/tests/store/common.rs"]
 mod common;
+#[path = "support/serve.rs"]
+mod serve_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+use serve_support::Serve;
 use tempfile::TempDir;
 
 /// The real upstream password: nothing a client receives may contain it.
@@ -68,55 +70,16 @@ fn text(out: &Output) -> (String, String) {
 }
 
 struct Gateway {
-    serve: Child,
+    _serve: Serve,
     pg: String,
-    _log: Arc<Mutex<String>>,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.serve.id().to_string()]).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if self.serve.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.serve.kill();
-        let _ = self.serve.wait();
-    }
 }
 
 /// `holdpoint serve` with the vault key; the PostgreSQL proxy's address from its log.
 fn serve(home: &Path, key: &Path) -> Gateway {
-    let mut serve = Command::new(assert_cmd::cargo::cargo_bin("holdpoint"))
-        .arg("serve")
-        .env("HOLDPOINT_HOME", home)
-        .env("HOLDPOINT_VAULT_KEY_FILE", key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let pg = loop {
-        let line = lines.next().unwrap_or_else(|| panic!("serve ended: {seen}")).unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("PostgreSQL proxy prod listening on postgres://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    let log = Arc::new(Mutex::new(seen));
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push_str(&format!("{line}\n"));
-        }
-    });
-    Gateway { serve, pg, _log: log }
+    const PG: &str = "PostgreSQL proxy prod listening on postgres://";
+    let serve = Serve::start(home, key, |lines| lines.last().is_some_and(|l| l.contains(PG)));
+    let pg = serve.after(PG, '/').unwrap();
+    Gateway { _serve: serve, pg }
 }
 
 /// Sends a typed message.

@@ -7,15 +7,18 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../store/tests/store/common.rs"]
 mod common;
+#[path = "support/serve.rs"]
+mod serve_support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use serde_json::Value;
+use serve_support::Serve;
 use tempfile::TempDir;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -66,51 +69,19 @@ fn psql(conninfo: &str, password: &str, script: &str) -> (bool, String, String) 
 
 /// `holdpoint serve`, stopped on drop.
 struct Gateway {
-    serve: Child,
+    _serve: Serve,
     /// Each block's listen address.
     pg: HashMap<String, String>,
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.serve.id().to_string()]).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if self.serve.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.serve.kill();
-        let _ = self.serve.wait();
-    }
-}
-
 fn serve(home: &Path, key: &Path) -> Gateway {
-    let mut serve = Command::new(assert_cmd::cargo::cargo_bin("holdpoint"))
-        .arg("serve")
-        .env("HOLDPOINT_HOME", home)
-        .env("HOLDPOINT_VAULT_KEY_FILE", key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let mut pg = HashMap::new();
-    while pg.len() < BLOCKS.len() {
-        let line = lines.next().unwrap_or_else(|| panic!("serve ended: {seen}")).unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("PostgreSQL proxy ").nth(1)
-            && let Some((name, addr)) = rest.split_once(" listening on postgres://")
-        {
-            pg.insert(name.to_owned(), addr.split('/').next().unwrap().to_owned());
-        }
-    }
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Gateway { serve, pg }
+    let listening = |line: &str| -> Option<(String, String)> {
+        let (name, addr) = line.split("PostgreSQL proxy ").nth(1)?.split_once(" listening on postgres://")?;
+        Some((name.to_owned(), addr.split('/').next()?.to_owned()))
+    };
+    let serve = Serve::start(home, key, |lines| lines.iter().filter_map(|l| listening(l)).count() >= BLOCKS.len());
+    let pg = serve.lines.iter().filter_map(|l| listening(l)).collect();
+    Gateway { _serve: serve, pg }
 }
 
 /// A test CA and a server certificate it signed for 127.0.0.1: (CA PEM, server certificate

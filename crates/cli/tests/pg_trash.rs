@@ -8,13 +8,15 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../store/tests/store/common.rs"]
 mod common;
+#[path = "support/serve.rs"]
+mod serve_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use serve_support::Serve;
 use tempfile::TempDir;
 
 const REAL_PASSWORD: &str = "real-pw-Trash9";
@@ -51,53 +53,19 @@ fn psql(conninfo: &str, password: &str, script: &str) -> (bool, String, String) 
 }
 
 struct Gateway {
-    serve: Child,
+    _serve: Serve,
+    /// The PostgreSQL proxy's address.
     pg: String,
     /// The approvals console's base URL.
     console: String,
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.serve.id().to_string()]).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if self.serve.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.serve.kill();
-        let _ = self.serve.wait();
-    }
-}
-
 fn serve(home: &Path, key: &Path) -> Gateway {
-    let mut serve = Command::new(assert_cmd::cargo::cargo_bin("holdpoint"))
-        .arg("serve")
-        .env("HOLDPOINT_HOME", home)
-        .env("HOLDPOINT_VAULT_KEY_FILE", key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let mut console = String::new();
-    let pg = loop {
-        let line = lines.next().unwrap_or_else(|| panic!("serve ended: {seen}")).unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("approvals console on ").nth(1) {
-            console = rest.split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
-        }
-        if let Some(rest) = line.split("PostgreSQL proxy prod listening on postgres://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Gateway { serve, pg, console }
+    const PG: &str = "PostgreSQL proxy prod listening on postgres://";
+    let serve = Serve::start(home, key, |lines| lines.last().is_some_and(|l| l.contains(PG)));
+    let pg = serve.after(PG, '/').unwrap();
+    let console = serve.after("approvals console on ", ' ').unwrap().trim_end_matches('/').to_owned();
+    Gateway { _serve: serve, pg, console }
 }
 
 /// A Holdpoint home whose vault holds the database's real credential (`prod-db`, kind
