@@ -58,11 +58,16 @@ pub fn detail(action: &Action, decision: &Decision) -> serde_json::Value {
         "agent": action.actor.agent,
         "session": action.actor.session,
         "workspace": action.actor.workspace,
-        "input": action.input.chars().take(2000).collect::<String>(),
+        "input": first_chars(&action.input, 2000),
         "reasons": decision.reasons,
         "policies": decision.policies,
         "mode": if decision.mode == Mode::Observe { "observe" } else { "enforce" },
     })
+}
+
+/// The first `n` characters of `s`.
+fn first_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).and_then(|(end, _)| s.get(..end)).unwrap_or(s)
 }
 
 /// Fold the spool into the store's audit chain, then empty it.
@@ -96,4 +101,18 @@ pub async fn fold(state: &Path, store: &Store) -> Result<usize, holdpoint_store:
 fn truncate(file: &mut File) {
     // Failing to empty it only means the same lines are folded again next time.
     let _ = file.set_len(0).and_then(|()| file.rewind());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_chars;
+
+    #[test]
+    fn inputs_are_cut_at_a_character_count() {
+        assert_eq!(first_chars("abc", 2), "ab");
+        assert_eq!(first_chars("abc", 3), "abc");
+        assert_eq!(first_chars("abc", 9), "abc");
+        assert_eq!(first_chars("éü✓x", 3), "éü✓");
+        assert_eq!(first_chars("", 0), "");
+    }
 }

@@ -51,7 +51,7 @@ impl ActionDigest {
 impl fmt::Display for ActionDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("sha256:")?;
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        crate::hex::write(f, &self.0)
     }
 }
 

@@ -3,14 +3,26 @@
 /// Bytes as lower-case hex.
 #[must_use]
 pub fn encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
-        }
-    }
+    let _ = write(&mut out, bytes);
     out
+}
+
+/// Writes bytes as lower-case hex, 32 bytes per write rather than a formatted write per byte.
+pub fn write(out: &mut impl std::fmt::Write, bytes: &[u8]) -> std::fmt::Result {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(buf.len() / 2) {
+        let nibbles = chunk.iter().flat_map(|b| [b >> 4, b & 0x0f]);
+        let mut len = 0;
+        for (slot, nibble) in buf.iter_mut().zip(nibbles) {
+            *slot = DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            len += 1;
+        }
+        let text = buf.get(..len).and_then(|b| std::str::from_utf8(b).ok()).ok_or(std::fmt::Error)?;
+        out.write_str(text)?;
+    }
+    Ok(())
 }
 
 /// Lower-case hex into bytes; `None` for an odd length or any other character.
@@ -44,5 +56,13 @@ mod tests {
         assert_eq!(decode("abc"), None);
         assert_eq!(decode("zz"), None);
         assert_eq!(decode("AB"), None, "upper case is not the canonical form");
+    }
+
+    #[test]
+    fn long_inputs_are_written_whole() {
+        let bytes: Vec<u8> = (0..=255u8).chain(0..=100).collect();
+        let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(encode(&bytes), expected);
+        assert_eq!(decode(&expected), Some(bytes));
     }
 }

@@ -16,7 +16,7 @@ pub mod hex;
 mod verdict;
 
 pub use action::{Action, Actor, Channel, Effect, Reversibility, Scope, Target, TargetKind, Verb};
-pub use canonical::canonical_json;
+pub use canonical::{canonical_json, push_canonical, push_json_str};
 pub use denial::Denial;
 pub use digest::{ActionDigest, BadDigest, netstrings};
 pub use verdict::{Obligations, Verdict, VerdictKind};

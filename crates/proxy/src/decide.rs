@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of};
-use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, Verdict, VerdictKind};
+use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, Verdict, VerdictKind, push_json_str};
 use holdpoint_policy::config::{Config, HostTags, UnknownHosts};
 use holdpoint_policy::{Decision, Engine, Mode};
 use holdpoint_store::{Hold, NewHold, Settled, Store, unix_now};
@@ -403,10 +403,7 @@ fn canonical_input(seen: &Seen<'_>) -> String {
             }
             _ => {
                 out.push_str("\"body_sha256\":\"");
-                for byte in Sha256::digest(seen.body) {
-                    out.push(hex_digit(byte >> 4));
-                    out.push(hex_digit(byte & 0xf));
-                }
+                out.push_str(&holdpoint_core::hex::encode(&Sha256::digest(seen.body)));
                 out.push('"');
             }
         }
@@ -427,42 +424,6 @@ fn canonical_input(seen: &Seen<'_>) -> String {
     push_json_str(&mut out, seen.url);
     out.push('}');
     out
-}
-
-/// The lower-case hex digit of a nibble.
-fn hex_digit(nibble: u8) -> char {
-    char::from_digit(u32::from(nibble), 16).unwrap_or('0')
-}
-
-/// `s` as a JSON string, escaped exactly as serde_json escapes (and so `canonical_json`):
-/// `"`, `\\` and control characters, the common ones by their short forms.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    let mut plain = 0;
-    for (i, byte) in s.bytes().enumerate() {
-        let short = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(s.get(plain..i).unwrap_or_default());
-        plain = i + 1;
-        if short.is_empty() {
-            out.push_str("\\u00");
-            out.push(hex_digit(byte >> 4));
-            out.push(hex_digit(byte & 0xf));
-        } else {
-            out.push_str(short);
-        }
-    }
-    out.push_str(s.get(plain..).unwrap_or_default());
-    out.push('"');
 }
 
 /// One line an approver reads first.

@@ -8,9 +8,9 @@
 //! checkpoint (seq, hash, time) every N records and on [`Store::checkpoint`].
 
 use ed25519_dalek::VerifyingKey;
-use holdpoint_core::{ActionDigest, Channel, VerdictKind, canonical_json};
+use holdpoint_core::{ActionDigest, Channel, VerdictKind, canonical_json, push_canonical, push_json_str};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::keys::{hex, netstrings, sign_hex, verify_hex};
@@ -132,31 +132,7 @@ impl Store {
         time: u64,
     ) -> Result<u64, Error> {
         let seq = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
-        let mut obj = Map::new();
-        obj.insert("v".into(), Value::from(1));
-        obj.insert("seq".into(), Value::from(seq));
-        obj.insert("time".into(), Value::from(time));
-        obj.insert("kind".into(), Value::from(record.kind));
-        if let Some(id) = record.hold {
-            obj.insert("hold_id".into(), Value::from(id.get()));
-        }
-        if let Some(d) = record.digest {
-            obj.insert("digest".into(), Value::from(d.to_string()));
-        }
-        if let Some(c) = record.channel {
-            obj.insert("channel".into(), Value::from(c.as_str()));
-        }
-        if let Some(v) = record.verdict {
-            obj.insert("verdict".into(), Value::from(v));
-        }
-        let detail = match record.detail {
-            Value::Object(map) => Value::Object(map),
-            Value::Null => Value::Object(Map::new()),
-            other => Value::Object(Map::from_iter([("value".to_owned(), other)])),
-        };
-        obj.insert("detail".into(), detail);
-        obj.insert("prev".into(), Value::from(head.hash.as_str()));
-        let text = canonical_json(&Value::Object(obj));
+        let text = record_text(&record, seq, time, &head.hash);
         let hash = record_hash(&text);
         tx.queue(
             "INSERT INTO audit (seq, time, kind, hold_id, record, hash) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -288,6 +264,47 @@ impl Store {
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(check(&rows, &head, &checkpoints, &self.inner.audit_public))
     }
+}
+
+/// A record's canonical JSON, written in key order without building a JSON tree (the audit
+/// writer makes one per decision). Keys: channel, detail, digest, hold_id, kind, prev, seq,
+/// time, v, verdict.
+fn record_text(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(256);
+    out.push('{');
+    if let Some(c) = record.channel {
+        out.push_str("\"channel\":");
+        push_json_str(&mut out, c.as_str());
+        out.push(',');
+    }
+    out.push_str("\"detail\":");
+    match &record.detail {
+        detail @ Value::Object(_) => push_canonical(&mut out, detail),
+        Value::Null => out.push_str("{}"),
+        other => {
+            out.push_str("{\"value\":");
+            push_canonical(&mut out, other);
+            out.push('}');
+        }
+    }
+    if let Some(d) = record.digest {
+        let _ = write!(out, ",\"digest\":\"{d}\"");
+    }
+    if let Some(id) = record.hold {
+        let _ = write!(out, ",\"hold_id\":{}", id.get());
+    }
+    out.push_str(",\"kind\":");
+    push_json_str(&mut out, record.kind);
+    out.push_str(",\"prev\":");
+    push_json_str(&mut out, prev);
+    let _ = write!(out, ",\"seq\":{seq},\"time\":{time},\"v\":1");
+    if let Some(v) = record.verdict {
+        out.push_str(",\"verdict\":");
+        push_json_str(&mut out, v);
+    }
+    out.push('}');
+    out
 }
 
 /// SHA-256 of a record's canonical text, as `sha256:<hex>`.
@@ -469,4 +486,65 @@ fn check_head(head: &SignedHead, hashes: &[String], key: &VerifyingKey, last_che
         return Some(problem(last.max(1), ProblemKind::Edited, detail));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, json};
+
+    /// The record as first defined: a JSON object of these fields, made canonical.
+    fn reference(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {
+        let mut obj = Map::new();
+        obj.insert("v".into(), json!(1));
+        obj.insert("seq".into(), json!(seq));
+        obj.insert("time".into(), json!(time));
+        obj.insert("kind".into(), json!(record.kind));
+        if let Some(id) = record.hold {
+            obj.insert("hold_id".into(), json!(id.get()));
+        }
+        if let Some(d) = record.digest {
+            obj.insert("digest".into(), json!(d.to_string()));
+        }
+        if let Some(c) = record.channel {
+            obj.insert("channel".into(), json!(c.as_str()));
+        }
+        if let Some(v) = record.verdict {
+            obj.insert("verdict".into(), json!(v));
+        }
+        let detail = match record.detail.clone() {
+            Value::Object(map) => Value::Object(map),
+            Value::Null => Value::Object(Map::new()),
+            other => json!({ "value": other }),
+        };
+        obj.insert("detail".into(), detail);
+        obj.insert("prev".into(), json!(prev));
+        canonical_json(&Value::Object(obj))
+    }
+
+    #[test]
+    fn record_text_is_the_canonical_json_of_its_fields() {
+        let digest = ActionDigest::of(Channel::Http, "/w", "example.com", "GET /\u{1}\"x\"");
+        let details = [
+            json!({"zeta": 1, "agent": "a\nb", "reasons": ["r\u{7}", "é ✓"], "nested": {"b": [], "a": null}}),
+            Value::Null,
+            json!("just text"),
+            json!([1, 2.5, false]),
+            json!({}),
+        ];
+        for detail in details {
+            for full in [true, false] {
+                let record = Record {
+                    kind: if full { "hold.approved" } else { "decision" },
+                    hold: full.then(|| HoldId::new(42)).flatten(),
+                    digest: full.then_some(&digest),
+                    channel: full.then_some(Channel::Sql),
+                    verdict: full.then_some("hold"),
+                    detail: detail.clone(),
+                };
+                let (seq, time) = (u64::MAX, 1_790_000_000);
+                assert_eq!(record_text(&record, seq, time, GENESIS), reference(&record, seq, time, GENESIS));
+            }
+        }
+    }
 }
