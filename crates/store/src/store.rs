@@ -194,10 +194,10 @@ fn batch(queued: Vec<Queued>, tail: &str) -> (String, Vec<Arg>) {
 
 /// Queued writes sent as one batch at most; more are sent by [`coalesce`].
 const ONE_BATCH: usize = 4;
-/// Rows of the multi-row inserts [`coalesce`] makes, largest first. Not more: binding a
-/// statement's parameters by name costs time quadratic in their number (each name is found by
-/// a scan of the statement's list), so 64-row inserts spent more in binding than they saved.
-const ROWS: [usize; 3] = [16, 4, 1];
+/// Rows of the multi-row inserts [`coalesce`] makes, largest first; each size is one statement
+/// text, prepared once. Their parameters are positional (`?`): SQLite finds a numbered one
+/// (`$N`) by a scan of the statement's list, quadratic in a large insert's hundreds.
+const ROWS: [usize; 4] = [64, 16, 4, 1];
 
 /// The queued writes with each run of one single-row `INSERT ... VALUES (...)` merged into
 /// multi-row inserts of the sizes in [`ROWS`] (so their texts are few and stay prepared).
@@ -232,6 +232,7 @@ fn merge(run: Vec<Queued>, out: &mut Vec<Queued>) {
         return;
     };
     let (head, row) = (head.to_owned(), row.to_owned());
+    let anonymous = positional(&row);
     let mut rows = run.into_iter().peekable();
     while rows.peek().is_some() {
         let left = rows.len();
@@ -242,11 +243,35 @@ fn merge(run: Vec<Queued>, out: &mut Vec<Queued>) {
             if i > 0 {
                 sql.push_str(", ");
             }
-            renumber(&row, args.len(), &mut sql);
+            match &anonymous {
+                Some(row) => sql.push_str(row),
+                None => renumber(&row, args.len(), &mut sql),
+            }
             args.extend(q.args);
         }
         out.push(Queued { sql: Cow::Owned(sql), args });
     }
+}
+
+/// `row` with its parameters `$1`, `$2`, … written `?` when they appear in that order (SQLite
+/// then binds them by position), else `None`.
+fn positional(row: &str) -> Option<String> {
+    let mut out = String::with_capacity(row.len());
+    let mut rest = row;
+    let mut next = 1;
+    while let Some(at) = rest.find('$') {
+        let (before, from) = rest.split_at(at);
+        let digits = from.get(1..).map_or(0, |d| d.bytes().take_while(u8::is_ascii_digit).count());
+        if from.get(1..=digits).and_then(|d| d.parse::<usize>().ok()) != Some(next) {
+            return None;
+        }
+        out.push_str(before);
+        out.push('?');
+        next += 1;
+        rest = from.get(1 + digits..).unwrap_or("");
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Appends `sql` to `out` with every `$N` made `$(N + offset)`.
@@ -890,12 +915,25 @@ mod tests {
         queued.push(Queued { sql: Cow::Borrowed("UPDATE store_head SET audit_seq = $1"), args: vec![Arg::Int(70)] });
         let out = coalesce(queued);
         let sizes: Vec<usize> = out.iter().map(|q| q.args.len() / 2).collect();
-        assert_eq!(sizes, [16, 16, 16, 16, 4, 1, 1, 0]);
-        assert!(out[0].sql.starts_with("INSERT INTO audit (seq, hash) VALUES ($1, $2), ($3, $4), "));
-        assert!(out[0].sql.ends_with("($31, $32)"));
-        assert_eq!(out[5].sql, insert);
-        assert!(matches!(out[4].args[0], Arg::Int(64)));
-        assert_eq!(out[7].sql, "UPDATE store_head SET audit_seq = $1");
+        assert_eq!(sizes, [64, 4, 1, 1, 0]);
+        assert!(out[0].sql.starts_with("INSERT INTO audit (seq, hash) VALUES (?, ?), (?, ?), "));
+        assert_eq!(out[0].sql.matches('?').count(), 128);
+        assert_eq!(out[2].sql, "INSERT INTO audit (seq, hash) VALUES (?, ?)");
+        assert!(matches!(out[1].args[0], Arg::Int(64)));
+        assert!(matches!(out[3].args[1], Arg::Text(ref h) if h == "h69"));
+        assert_eq!(out[4].sql, "UPDATE store_head SET audit_seq = $1");
+    }
+
+    #[test]
+    fn rows_out_of_order_keep_their_numbers() {
+        assert_eq!(positional("($1, $2, 'a', $3)").as_deref(), Some("(?, ?, 'a', ?)"));
+        assert_eq!(positional("($2, $1)"), None);
+        assert_eq!(positional("($1, '$')"), None, "a `$` it cannot read keeps the numbered form");
+        let insert = "INSERT INTO t (a, b) VALUES ($2, $1)";
+        let queued = (0..4).map(|i| Queued { sql: Cow::Borrowed(insert), args: vec![Arg::Int(i), Arg::Int(i)] });
+        let out = coalesce(queued.collect());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].sql, "INSERT INTO t (a, b) VALUES ($2, $1), ($4, $3), ($6, $5), ($8, $7)");
     }
 
     #[test]
