@@ -560,49 +560,68 @@ impl Store {
     }
 }
 
-/// Commits between two background WAL checkpoints (see [`Store::after_commit`]): about 900
-/// WAL pages of hold enqueues.
-const WAL_CHECKPOINT_EVERY: u64 = 128;
+/// Commits between two background WAL checkpoints (see [`Store::after_commit`]): about 2,500
+/// WAL pages of hold enqueues (a pass and its `fsync`s slow the writes beside it a little, so
+/// fewer, longer passes disturb fewer writes; SQLite's own checkpoint starts at 8,000 pages).
+const WAL_CHECKPOINT_EVERY: u64 = 256;
 
 /// At most this many checkpoint passes while writers go on.
 const WAL_PASSES: usize = 6;
 
-/// A checkpoint pass that copied fewer WAL pages than this leaves few enough for a pass that
-/// holds this process's writers off.
-const WAL_FEW_PAGES: i64 = 64;
+/// A WAL this long (frames, about 16 MB) has not started over since the last passes (under
+/// steady writes a commit always lands between a pass and the next write, and only a write that
+/// begins with the whole WAL copied back starts it over): it is copied back once more on the
+/// write connection, so the next write starts it over.
+const WAL_BIG: i64 = 4096;
 
 /// Copies the WAL back into the database without holding up writers. PASSIVE checkpoints
 /// never block a writer or a reader and are crash-safe like any checkpoint; one that fails or
 /// is cut short leaves its work to the next. Passes on a pool connection run while writers go
-/// on, each shorter than the one before, until one finds little to copy; a last pass runs on
-/// the write connection, holding this process's writers off for that short moment, so the
-/// whole WAL is copied back and the next write starts it over instead of letting it grow to
-/// the automatic checkpoint.
+/// on, until one copies every frame it saw or copies nothing new. Only a WAL that has grown to
+/// [`WAL_BIG`] frames is then copied back on the write connection, holding this process's
+/// writers off for that pass and its two `fsync`s (a write waiting on it takes ~0.5 ms longer:
+/// doing it on every run put that on one write in a hundred), so that it starts over instead
+/// of growing on to SQLite's own checkpoint on a commit.
 async fn copy_back_wal(inner: &Inner) -> Result<(), sqlx::Error> {
-    let mut done: Option<i64> = None;
+    let mut last: Option<WalPass> = None;
     for _ in 0..WAL_PASSES {
-        let Some(now) = passive_checkpoint(&mut *inner.pool.acquire().await?).await? else {
+        let Some(pass) = passive_checkpoint(&mut *inner.pool.acquire().await?).await? else {
             return Ok(());
         };
-        // The WAL may have started over between two passes.
-        let copied = done.map_or(now, |before| if now >= before { now - before } else { now });
-        done = Some(now);
-        if copied < WAL_FEW_PAGES {
+        let done = pass.copied >= pass.frames || last.as_ref().is_some_and(|l| l.copied == pass.copied);
+        last = Some(pass);
+        if done {
             break;
         }
     }
-    if let Ok(mut conn) = lock_writer(inner).await {
+    match last {
+        Some(pass) => finish_big_wal(inner, pass).await,
+        None => Ok(()),
+    }
+}
+
+/// The last step of [`copy_back_wal`]: a write-connection pass if the WAL is long.
+async fn finish_big_wal(inner: &Inner, pass: WalPass) -> Result<(), sqlx::Error> {
+    if pass.frames >= WAL_BIG
+        && let Ok(mut conn) = lock_writer(inner).await
+    {
         passive_checkpoint(&mut conn).await?;
     }
     Ok(())
 }
 
-/// Runs a PASSIVE checkpoint; returns how many WAL pages are copied back in all, or `None`
-/// when it could not run (another connection is checkpointing).
-async fn passive_checkpoint(conn: &mut AnyConnection) -> Result<Option<i64>, sqlx::Error> {
+/// What a checkpoint pass found: the WAL's frames, and how many of them are copied back.
+struct WalPass {
+    frames: i64,
+    copied: i64,
+}
+
+/// Runs a PASSIVE checkpoint, or returns `None` when it could not run (another connection is
+/// checkpointing).
+async fn passive_checkpoint(conn: &mut AnyConnection) -> Result<Option<WalPass>, sqlx::Error> {
     let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(conn).await?;
-    let (busy, copied) = (row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(2)?);
-    Ok((busy == 0 && copied >= 0).then_some(copied))
+    let (busy, frames, copied) = (row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?);
+    Ok((busy == 0 && frames >= 0 && copied >= 0).then_some(WalPass { frames, copied }))
 }
 
 /// Clears a "running" flag when dropped, also when the task holding it is cancelled.
