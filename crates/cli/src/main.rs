@@ -26,6 +26,10 @@ mod vault_cmd;
 mod watch;
 mod web_recover;
 
+/// mimalloc: per-thread free lists, cheap frees from another thread (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

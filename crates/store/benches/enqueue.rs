@@ -1,6 +1,7 @@
 //! What a held action and a logged decision cost on SQLite, through the public API a hook or
 //! proxy calls: one hold enqueued (a transaction with its sealed hold, its audit record and a
-//! signed head), and one audit record appended. After divan's table, prints p50, p95, p99,
+//! signed head), one audit record appended, and a proxy's batch of 256 decision records (what
+//! its audit writer appends every few milliseconds under load; divide by 256 for one record). After divan's table, prints p50, p95, p99,
 //! p99.9 and max latencies over 2,000 sequential calls of each, on one store that stays open
 //! (as in the proxy), so its background WAL checkpoints are part of what is measured.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
@@ -10,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use holdpoint_core::{ActionDigest, Channel, Obligations, VerdictKind};
 use holdpoint_store::{AuditEntry, NewHold, Store};
+
+/// The allocator of the `holdpoint` binary, whose hooks and proxies call the store.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 static N: AtomicU64 = AtomicU64::new(0);
 
@@ -54,6 +59,31 @@ fn enqueue(bencher: divan::Bencher) {
     let dir = tempfile::tempdir().unwrap();
     let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
     bencher.bench_local(|| rt.block_on(store.enqueue(hold(), 1000)).unwrap());
+}
+
+/// A decision as a proxy logs it: the detail `serve` gives (agent, request input, reasons).
+fn proxied(n: u64) -> AuditEntry {
+    let input = format!(
+        r#"{{"headers":{{"accept":"*/*","host":"api.example.com","user-agent":"curl/8.5.0"}},"method":"GET","url":"http://api.example.com/v1/items/{n}"}}"#
+    );
+    AuditEntry {
+        digest: Some(ActionDigest::of(Channel::Http, "/w", "api.example.com", &input)),
+        channel: Some(Channel::Http),
+        verdict: Some(VerdictKind::Allow),
+        detail: serde_json::json!({"agent": "proxy", "session": null, "workspace": "/w", "input": input,
+            "reasons": ["reads are allowed"], "policies": ["default.allow-reads"], "mode": "enforce"}),
+        ..AuditEntry::default()
+    }
+}
+
+#[divan::bench(sample_count = 100)]
+fn audit_batch_256(bencher: divan::Bencher) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    bencher
+        .with_inputs(|| (0..256).map(|_| proxied(N.fetch_add(1, Ordering::Relaxed))).collect::<Vec<_>>())
+        .bench_local_values(|batch| rt.block_on(store.audit_decisions(batch, 1000)).unwrap());
 }
 
 #[divan::bench(sample_count = 200)]
