@@ -7,7 +7,8 @@
 #   pgbouncer   pgbench → pgbouncer (transaction pooling) → postgres
 # for two workloads: `-S` (select only) and the default TPC-B-like script, each
 # `-c 8 -j 2 -T 15` (CLIENTS, THREADS, DURATION override), simple query protocol (MODE=extended
-# or prepared to change it). Prints TPS and the ratios to direct.
+# or prepared to change it). Prints TPS and the ratios to direct, then the CPU time per
+# transaction of Holdpoint (whole process, and its PostgreSQL proxy thread) and of pgbouncer.
 # Needs PostgreSQL 15 server binaries and pgbench; installs pgbouncer when missing. Builds a
 # release holdpoint (PROFILE=debug to use the debug build, BUILD=0 to use the one built, HOLDPOINT_BIN=PATH
 # to use that binary).
@@ -128,7 +129,7 @@ run() {
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 # Holdpoint's CPU time so far (user and system, clock ticks): the whole process, and the
 # PostgreSQL proxy's own thread (the sessions; the rest is mostly the audit writer).
-cpu() { awk '{print $14, $15}' "/proc/$serve_pid/stat"; }
+cpu() { awk '{print $14, $15}' "/proc/${1:-$serve_pid}/stat"; }
 pg_cpu() {
   local t
   for t in /proc/"$serve_pid"/task/*; do
@@ -149,7 +150,7 @@ for workload in select-only tpcb; do
   # PERF=FILE: a perf profile of holdpoint during the select-only run.
   perf_pid=
   if [ -n "${PERF:-}" ] && [ "$workload" = select-only ]; then
-    perf record -q -F 499 -g -o "$PERF" -p "$serve_pid" -- sleep "$SECONDS_EACH" >/dev/null 2>&1 &
+    perf record -q -F 2999 -o "$PERF" -p "$serve_pid" -- sleep "$SECONDS_EACH" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   before=$(cpu); pg_before=$(pg_cpu)
@@ -157,11 +158,15 @@ for workload in select-only tpcb; do
   after=$(cpu); pg_after=$(pg_cpu)
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   [ -n "$holdpoint" ] || { echo "holdpoint run failed:" >&2; cat "$dir/pgbench.err" >&2; tail "$dir/serve.log" >&2; exit 1; }
+  bouncer_pid=$(cat "$dir/bouncer/pgbouncer.pid")
+  bouncer_before=$(cpu "$bouncer_pid")
   pgbouncer=$(run "$bouncer" bench "" "${args[@]}")
+  bouncer_after=$(cpu "$bouncer_pid")
   [ -n "$pgbouncer" ] || { echo "pgbouncer run failed:" >&2; cat "$dir/pgbench.err" >&2; exit 1; }
   printf '%-12s %12s %12s %12s %10s %10s\n' "$workload" "$direct" "$holdpoint" "$pgbouncer" \
     "$(ratio "$holdpoint" "$direct")" "$(ratio "$pgbouncer" "$direct")"
   cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "$before" "$after" "$holdpoint"); \
-the proxy thread's: $(per_xact "$pg_before" "$pg_after" "$holdpoint")")
+the proxy thread's: $(per_xact "$pg_before" "$pg_after" "$holdpoint"); \
+pgbouncer's: $(per_xact "$bouncer_before" "$bouncer_after" "$pgbouncer")")
 done
 printf '%s\n' "${cpu_lines[@]}"
