@@ -251,7 +251,7 @@ impl Gate {
     }
 
     /// [`Gate::policy`], shared with the memo.
-    fn shared_policy(&self, action: &Action) -> Arc<Decision> {
+    pub(crate) fn shared_policy(&self, action: &Action) -> Arc<Decision> {
         if let Some(hit) = self.memo.lock().ok().and_then(|memo| memo.get(action.effects.as_slice()).cloned()) {
             return hit;
         }

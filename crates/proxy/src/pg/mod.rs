@@ -151,7 +151,8 @@ impl PgProxy {
             input: sql.to_owned(),
             effects: self.effects(sql, !simple),
         };
-        let decision = self.gate.policy(&action);
+        // Shared with the policy memo: an allowed statement copies nothing of it.
+        let decision = self.gate.shared_policy(&action);
         if decision.mode == Mode::Observe {
             self.gate.record(&action, &decision);
             return Judged::Pass;
@@ -175,13 +176,14 @@ impl PgProxy {
                         rewrite.tables.join(", "),
                         TRASH_SCHEMA
                     );
-                    let done = Decision { verdict: Verdict::Allow, reasons: vec![reason], ..decision.clone() };
+                    let done =
+                        Decision { verdict: Verdict::Allow, reasons: vec![reason], ..Decision::clone(&decision) };
                     self.gate.record(&action, &done);
                     return Judged::Rewrite(rewrite);
                 }
                 self.gate.record(&action, &decision);
                 let obligations = *obligations;
-                Judged::Settle(Box::new((action, decision, obligations)))
+                Judged::Settle(Box::new((action, Decision::clone(&decision), obligations)))
             }
         }
     }
