@@ -54,14 +54,15 @@ pub fn record(state: &Path, action: &Action, decision: &Decision) -> std::io::Re
 
 /// What the audit record of a decision keeps besides digest, channel and verdict.
 pub fn detail(action: &Action, decision: &Decision) -> serde_json::Value {
+    // Keys in byte order, so that writing the record needs no sorted copy.
     serde_json::json!({
         "agent": action.actor.agent,
+        "input": first_chars(&action.input, 2000),
+        "mode": if decision.mode == Mode::Observe { "observe" } else { "enforce" },
+        "policies": decision.policies,
+        "reasons": decision.reasons,
         "session": action.actor.session,
         "workspace": action.actor.workspace,
-        "input": first_chars(&action.input, 2000),
-        "reasons": decision.reasons,
-        "policies": decision.policies,
-        "mode": if decision.mode == Mode::Observe { "observe" } else { "enforce" },
     })
 }
 
