@@ -43,21 +43,32 @@ fn hold() -> NewHold {
     }
 }
 
-fn allow() -> AuditEntry {
+/// A fresh store in a temp dir (kept as long as the store is used).
+fn open(rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    (dir, store)
+}
+
+/// An allowed decision on `channel` about `input`.
+fn allowed(channel: Channel, target: &str, input: &str, detail: serde_json::Value) -> AuditEntry {
     AuditEntry {
-        digest: Some(ActionDigest::of(Channel::Shell, "/w", "", "ls")),
-        channel: Some(Channel::Shell),
+        digest: Some(ActionDigest::of(channel, "/w", target, input)),
+        channel: Some(channel),
         verdict: Some(VerdictKind::Allow),
-        detail: serde_json::json!({"reasons": ["reads are allowed"]}),
+        detail,
         ..AuditEntry::default()
     }
+}
+
+fn allow() -> AuditEntry {
+    allowed(Channel::Shell, "", "ls", serde_json::json!({"reasons": ["reads are allowed"]}))
 }
 
 #[divan::bench(sample_count = 200)]
 fn enqueue(bencher: divan::Bencher) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    let (_dir, store) = open(&rt);
     bencher.bench_local(|| rt.block_on(store.enqueue(hold(), 1000)).unwrap());
 }
 
@@ -66,21 +77,15 @@ fn proxied(n: u64) -> AuditEntry {
     let input = format!(
         r#"{{"headers":{{"accept":"*/*","host":"api.example.com","user-agent":"curl/8.5.0"}},"method":"GET","url":"http://api.example.com/v1/items/{n}"}}"#
     );
-    AuditEntry {
-        digest: Some(ActionDigest::of(Channel::Http, "/w", "api.example.com", &input)),
-        channel: Some(Channel::Http),
-        verdict: Some(VerdictKind::Allow),
-        detail: serde_json::json!({"agent": "proxy", "session": null, "workspace": "/w", "input": input,
-            "reasons": ["reads are allowed"], "policies": ["default.allow-reads"], "mode": "enforce"}),
-        ..AuditEntry::default()
-    }
+    let detail = serde_json::json!({"agent": "proxy", "input": input, "mode": "enforce",
+        "policies": ["default.allow-reads"], "reasons": ["reads are allowed"], "session": null, "workspace": "/w"});
+    allowed(Channel::Http, "api.example.com", &input, detail)
 }
 
 #[divan::bench(sample_count = 100)]
 fn audit_batch_256(bencher: divan::Bencher) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    let (_dir, store) = open(&rt);
     bencher
         .with_inputs(|| (0..256).map(|_| proxied(N.fetch_add(1, Ordering::Relaxed))).collect::<Vec<_>>())
         .bench_local_values(|batch| rt.block_on(store.audit_decisions(batch, 1000)).unwrap());
@@ -89,15 +94,13 @@ fn audit_batch_256(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 200)]
 fn audit_append(bencher: divan::Bencher) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    let (_dir, store) = open(&rt);
     bencher.bench_local(|| rt.block_on(store.audit_decision(allow(), 1000)).unwrap());
 }
 
 fn percentiles() {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = rt.block_on(Store::open_sqlite(dir.path())).unwrap();
+    let (_dir, store) = open(&rt);
     let report = |name: &str, f: &mut dyn FnMut()| {
         let mut times: Vec<Duration> = (0..2000)
             .map(|_| {
