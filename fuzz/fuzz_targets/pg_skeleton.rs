@@ -9,17 +9,10 @@ use holdpoint_classify::sql::{CacheKey, SqlTarget, analyze, statement_key};
 use holdpoint_proxy::pg::shape::skeleton;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(sql) = std::str::from_utf8(data) else { return };
-    let sql = sql.to_owned();
-    // On a 1 MiB stack, as the SQL target: libpg_query recurses on deep trees.
-    let run = std::thread::Builder::new().stack_size(1 << 20).spawn(move || check(&sql));
-    if let Ok(handle) = run {
-        if let Err(panic) = handle.join() {
-            std::panic::resume_unwind(panic);
-        }
-    }
-});
+#[path = "support/small_stack.rs"]
+mod small_stack;
+
+fuzz_target!(|data: &[u8]| small_stack::run_sql(data, check));
 
 fn check(sql: &str) {
     let Some(shape) = skeleton(sql) else { return };

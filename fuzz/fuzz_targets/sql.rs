@@ -10,20 +10,12 @@ use holdpoint_core::{Action, Actor, Channel};
 use holdpoint_policy::{Engine, Profile};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "support/small_stack.rs"]
+mod small_stack;
+
 static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(sql) = std::str::from_utf8(data) else { return };
-    // On a 1 MiB stack, half a spawned thread's: libpg_query recurses on deep trees, and the
-    // classifier must refuse those before a proxy's or a hook's thread would overflow.
-    let sql = sql.to_owned();
-    let run = std::thread::Builder::new().stack_size(1 << 20).spawn(move || check(&sql));
-    if let Ok(handle) = run {
-        if let Err(panic) = handle.join() {
-            std::panic::resume_unwind(panic);
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| small_stack::run_sql(data, check));
 
 fn check(sql: &str) {
     let target = SqlTarget::new("postgres://db/app").tagged("production");
