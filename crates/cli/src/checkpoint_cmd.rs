@@ -75,8 +75,10 @@ pub fn restore(home: &Home, id: u64, json: bool) -> Result<u8> {
     let state = State::open(home, &config)?;
     let restored = store(home)?.restore(id, unix_now())?;
     let entry = AuditEntry {
-        detail: json!({"event": "checkpoint-restore", "checkpoint": id, "safety_checkpoint": restored.safety_checkpoint,
-            "written": restored.written, "removed": restored.removed}),
+        detail:
+            json!({"event": "checkpoint-restore", "checkpoint": id, "safety_checkpoint": restored.safety_checkpoint,
+            "written": restored.written, "removed": restored.removed})
+            .into(),
         ..AuditEntry::default()
     };
     state

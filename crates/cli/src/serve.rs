@@ -15,7 +15,7 @@ use holdpoint_proxy::{
     Ca, Credentials, Gate, McpHttp, McpServer, NoCredentials, PgProxy, Proxy, Recorder, Upstream, VaultCredentials,
     serve_mcp_http, serve_postgres,
 };
-use holdpoint_store::{AuditEntry, Hold, Store, unix_now};
+use holdpoint_store::{AuditEntry, Detail, Hold, Store, unix_now};
 use holdpoint_vault::{KeyHeader, SealedRecord, Vault, VaultKey};
 
 use crate::home::Home;
@@ -308,7 +308,7 @@ impl Recorder for StoreAudit {
             digest: Some(action.digest()),
             channel: Some(action.channel),
             verdict: Some(decision.verdict.kind()),
-            detail: crate::spool::detail(action, decision),
+            detail: Detail::decision(crate::spool::detail(action, decision)),
         };
         if let Ok(mut pending) = self.pending.lock()
             && pending.len() < AUDIT_QUEUE

@@ -13,19 +13,19 @@ use std::path::{Path, PathBuf};
 
 use holdpoint_core::{Action, ActionDigest, Channel, VerdictKind};
 use holdpoint_policy::{Decision, Mode};
-use holdpoint_store::{AuditEntry, Store, unix_now};
+use holdpoint_store::{AuditEntry, DecisionDetail, Store, unix_now};
 use serde::{Deserialize, Serialize};
 
 const FILE: &str = "audit-spool.jsonl";
 
-/// One spooled decision.
+/// One spooled decision: its detail written as the decision's fields, read back as JSON.
 #[derive(Serialize, Deserialize)]
-struct Line {
+struct Line<D> {
     time: u64,
     channel: Channel,
     digest: ActionDigest,
     verdict: VerdictKind,
-    detail: serde_json::Value,
+    detail: D,
 }
 
 fn path(state: &Path) -> PathBuf {
@@ -53,17 +53,16 @@ pub fn record(state: &Path, action: &Action, decision: &Decision) -> std::io::Re
 }
 
 /// What the audit record of a decision keeps besides digest, channel and verdict.
-pub fn detail(action: &Action, decision: &Decision) -> serde_json::Value {
-    // Keys in byte order, so that writing the record needs no sorted copy.
-    serde_json::json!({
-        "agent": action.actor.agent,
-        "input": first_chars(&action.input, 2000),
-        "mode": if decision.mode == Mode::Observe { "observe" } else { "enforce" },
-        "policies": decision.policies,
-        "reasons": decision.reasons,
-        "session": action.actor.session,
-        "workspace": action.actor.workspace,
-    })
+pub fn detail<'a>(action: &'a Action, decision: &'a Decision) -> DecisionDetail<'a> {
+    DecisionDetail {
+        agent: action.actor.agent.as_deref(),
+        input: first_chars(&action.input, 2000),
+        mode: if decision.mode == Mode::Observe { "observe" } else { "enforce" },
+        policies: &decision.policies,
+        reasons: &decision.reasons,
+        session: action.actor.session.as_deref(),
+        workspace: &action.actor.workspace,
+    }
 }
 
 /// The first `n` characters of `s`.
@@ -84,13 +83,13 @@ pub async fn fold(state: &Path, store: &Store) -> Result<usize, holdpoint_store:
     let mut folded = 0;
     for raw in text.lines() {
         // A torn line from a killed hook carries nothing that can be trusted to be whole.
-        let Ok(line) = serde_json::from_str::<Line>(raw) else { continue };
+        let Ok(line) = serde_json::from_str::<Line<serde_json::Value>>(raw) else { continue };
         let entry = AuditEntry {
             hold_id: None,
             digest: Some(line.digest),
             channel: Some(line.channel),
             verdict: Some(line.verdict),
-            detail: line.detail,
+            detail: line.detail.into(),
         };
         store.audit_decision(entry, line.time).await?;
         folded += 1;

@@ -149,7 +149,7 @@ async fn restore(trash: &PgTrash, store: &Store, block: &PostgresProxy, id: u64,
         trash.restore(id).await.with_context(|| format!("trash entry {id} of {} was not restored", block.name))?;
     let audit = AuditEntry {
         channel: Some(Channel::Sql),
-        detail: json!({"event": "trash-restore", "db": block.name, "entry": entry}),
+        detail: json!({"event": "trash-restore", "db": block.name, "entry": entry}).into(),
         ..AuditEntry::default()
     };
     store.audit_decision(audit, unix_now()).await.context("the restore happened but could not be audited")?;
@@ -242,7 +242,7 @@ async fn purge(
     let audit = AuditEntry {
         channel: Some(Channel::Sql),
         digest: Some(action.digest()),
-        detail: json!({"event": "trash-purge", "db": block.name, "entry": entry}),
+        detail: json!({"event": "trash-purge", "db": block.name, "entry": entry}).into(),
         ..AuditEntry::default()
     };
     store.audit_decision(audit, unix_now()).await.context("the purge happened but could not be audited")?;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use holdpoint_core::{ActionDigest, Channel, Obligations, VerdictKind};
-use holdpoint_store::{AuditEntry, NewHold, Store};
+use holdpoint_store::{AuditEntry, DecisionDetail, Detail, NewHold, Store};
 
 /// The allocator of the `holdpoint` binary, whose hooks and proxies call the store.
 #[global_allocator]
@@ -51,7 +51,7 @@ fn open(rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Store) {
 }
 
 /// An allowed decision on `channel` about `input`.
-fn allowed(channel: Channel, target: &str, input: &str, detail: serde_json::Value) -> AuditEntry {
+fn allowed(channel: Channel, target: &str, input: &str, detail: Detail) -> AuditEntry {
     AuditEntry {
         digest: Some(ActionDigest::of(channel, "/w", target, input)),
         channel: Some(channel),
@@ -62,7 +62,7 @@ fn allowed(channel: Channel, target: &str, input: &str, detail: serde_json::Valu
 }
 
 fn allow() -> AuditEntry {
-    allowed(Channel::Shell, "", "ls", serde_json::json!({"reasons": ["reads are allowed"]}))
+    allowed(Channel::Shell, "", "ls", serde_json::json!({"reasons": ["reads are allowed"]}).into())
 }
 
 #[divan::bench(sample_count = 200)]
@@ -72,13 +72,20 @@ fn enqueue(bencher: divan::Bencher) {
     bencher.bench_local(|| rt.block_on(store.enqueue(hold(), 1000)).unwrap());
 }
 
-/// A decision as a proxy logs it: the detail `serve` gives (agent, request input, reasons).
+/// A decision as a proxy logs it: the detail `serve` renders (agent, request input, reasons).
 fn proxied(n: u64) -> AuditEntry {
     let input = format!(
         r#"{{"headers":{{"accept":"*/*","host":"api.example.com","user-agent":"curl/8.5.0"}},"method":"GET","url":"http://api.example.com/v1/items/{n}"}}"#
     );
-    let detail = serde_json::json!({"agent": "proxy", "input": input, "mode": "enforce",
-        "policies": ["default.allow-reads"], "reasons": ["reads are allowed"], "session": null, "workspace": "/w"});
+    let detail = Detail::decision(DecisionDetail {
+        agent: Some("proxy"),
+        input: &input,
+        mode: "enforce",
+        policies: &["default.allow-reads".to_owned()],
+        reasons: &["reads are allowed".to_owned()],
+        session: None,
+        workspace: "/w",
+    });
     allowed(Channel::Http, "api.example.com", &input, detail)
 }
 

@@ -32,9 +32,105 @@ pub struct AuditEntry {
     pub channel: Option<Channel>,
     /// The verdict given.
     pub verdict: Option<VerdictKind>,
-    /// Anything else worth keeping (reasons, policy ids, agent); a non-object is kept under
-    /// `"value"`. Never put a secret here.
-    pub detail: Value,
+    /// Anything else worth keeping (reasons, policy ids, agent). Never put a secret here.
+    pub detail: Detail,
+}
+
+/// What a record keeps besides its fixed fields: any JSON (a non-object is kept under
+/// `"value"`), or a decision's fields rendered once as canonical JSON by
+/// [`Detail::decision`] where the decision was made — a proxy makes one per request, so its
+/// detail is one string rather than a JSON tree of a dozen allocations built on one thread
+/// and freed on another.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Detail(DetailForm);
+
+#[derive(Clone, Debug, PartialEq)]
+enum DetailForm {
+    Json(Value),
+    /// The canonical JSON of an object (only [`Detail::decision`] makes one).
+    Canonical(String),
+}
+
+impl Default for DetailForm {
+    fn default() -> DetailForm {
+        DetailForm::Json(Value::Null)
+    }
+}
+
+impl From<Value> for Detail {
+    fn from(value: Value) -> Detail {
+        Detail(DetailForm::Json(value))
+    }
+}
+
+/// The detail of a decision record; its keys, in byte order, are its field names.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct DecisionDetail<'a> {
+    /// The agent that asked, when known.
+    pub agent: Option<&'a str>,
+    /// The action's input as logged (cut to a bounded length by the caller).
+    pub input: &'a str,
+    /// `enforce` or `observe`.
+    pub mode: &'a str,
+    /// The policies that decided.
+    pub policies: &'a [String],
+    /// Why, in words.
+    pub reasons: &'a [String],
+    /// The agent's session, when known.
+    pub session: Option<&'a str>,
+    /// The workspace the action ran in.
+    pub workspace: &'a str,
+}
+
+impl Detail {
+    /// A decision's detail, written as canonical JSON at once.
+    pub fn decision(d: DecisionDetail<'_>) -> Detail {
+        let mut out = String::with_capacity(96 + d.input.len());
+        let opt = |out: &mut String, v: Option<&str>| match v {
+            Some(s) => push_json_str(out, s),
+            None => out.push_str("null"),
+        };
+        let list = |out: &mut String, items: &[String]| {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(out, item);
+            }
+            out.push(']');
+        };
+        out.push_str("{\"agent\":");
+        opt(&mut out, d.agent);
+        out.push_str(",\"input\":");
+        push_json_str(&mut out, d.input);
+        out.push_str(",\"mode\":");
+        push_json_str(&mut out, d.mode);
+        out.push_str(",\"policies\":");
+        list(&mut out, d.policies);
+        out.push_str(",\"reasons\":");
+        list(&mut out, d.reasons);
+        out.push_str(",\"session\":");
+        opt(&mut out, d.session);
+        out.push_str(",\"workspace\":");
+        push_json_str(&mut out, d.workspace);
+        out.push('}');
+        Detail(DetailForm::Canonical(out))
+    }
+
+    /// Appends the canonical JSON object this detail is in a record.
+    fn push_to(&self, out: &mut String) {
+        match &self.0 {
+            DetailForm::Canonical(text) => out.push_str(text),
+            DetailForm::Json(detail @ Value::Object(_)) => push_canonical(out, detail),
+            DetailForm::Json(Value::Null) => out.push_str("{}"),
+            DetailForm::Json(other) => {
+                out.push_str("{\"value\":");
+                push_canonical(out, other);
+                out.push('}');
+            }
+        }
+    }
 }
 
 /// Where an export starts.
@@ -119,7 +215,7 @@ pub(crate) struct Record<'a> {
     pub(crate) digest: Option<&'a ActionDigest>,
     pub(crate) channel: Option<Channel>,
     pub(crate) verdict: Option<&'a str>,
-    pub(crate) detail: Value,
+    pub(crate) detail: Detail,
 }
 
 impl Store {
@@ -279,15 +375,7 @@ fn record_text(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {
         out.push(',');
     }
     out.push_str("\"detail\":");
-    match &record.detail {
-        detail @ Value::Object(_) => push_canonical(&mut out, detail),
-        Value::Null => out.push_str("{}"),
-        other => {
-            out.push_str("{\"value\":");
-            push_canonical(&mut out, other);
-            out.push('}');
-        }
-    }
+    record.detail.push_to(&mut out);
     if let Some(d) = record.digest {
         let _ = write!(out, ",\"digest\":\"{d}\"");
     }
@@ -512,10 +600,11 @@ mod tests {
         if let Some(v) = record.verdict {
             obj.insert("verdict".into(), json!(v));
         }
-        let detail = match record.detail.clone() {
-            Value::Object(map) => Value::Object(map),
-            Value::Null => Value::Object(Map::new()),
-            other => json!({ "value": other }),
+        let detail = match &record.detail.0 {
+            DetailForm::Json(Value::Object(map)) => Value::Object(map.clone()),
+            DetailForm::Json(Value::Null) => Value::Object(Map::new()),
+            DetailForm::Json(other) => json!({ "value": other }),
+            DetailForm::Canonical(text) => serde_json::from_str(text).unwrap(),
         };
         obj.insert("detail".into(), detail);
         obj.insert("prev".into(), json!(prev));
@@ -540,10 +629,42 @@ mod tests {
                     digest: full.then_some(&digest),
                     channel: full.then_some(Channel::Sql),
                     verdict: full.then_some("hold"),
-                    detail: detail.clone(),
+                    detail: detail.clone().into(),
                 };
                 let (seq, time) = (u64::MAX, 1_790_000_000);
                 assert_eq!(record_text(&record, seq, time, GENESIS), reference(&record, seq, time, GENESIS));
+            }
+        }
+    }
+
+    /// A decision's detail rendered at once is the canonical JSON of its fields as serde
+    /// prints them: digests and verification read the record back as JSON.
+    #[test]
+    fn a_decision_detail_is_the_canonical_json_of_its_fields() {
+        let policies = ["allow-reads".to_owned(), "p\"2\\".to_owned()];
+        let reasons = ["reads are allowed\n\u{1}\u{7f} é ✓ \u{2028}".to_owned()];
+        for (agent, session) in [(None, None), (Some("claude"), Some("s-1\t"))] {
+            for (policies, reasons) in [(&policies[..], &reasons[..]), (&[][..], &[][..])] {
+                let fields = DecisionDetail {
+                    agent,
+                    input: "SELECT '\"x\"' FROM t WHERE a = $1",
+                    mode: "enforce",
+                    policies,
+                    reasons,
+                    session,
+                    workspace: "/w/ü",
+                };
+                let Detail(DetailForm::Canonical(text)) = Detail::decision(fields) else { panic!("not rendered") };
+                assert_eq!(text, canonical_json(&serde_json::to_value(fields).unwrap()));
+                let record = Record {
+                    kind: "decision",
+                    hold: None,
+                    digest: None,
+                    channel: None,
+                    verdict: None,
+                    detail: Detail::decision(fields),
+                };
+                assert_eq!(record_text(&record, 7, 9, GENESIS), reference(&record, 7, 9, GENESIS));
             }
         }
     }

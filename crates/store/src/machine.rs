@@ -114,7 +114,7 @@ impl Store {
             digest: Some(&row.digest),
             channel: Some(row.channel),
             verdict: Some("hold"),
-            detail,
+            detail: detail.into(),
         };
         self.append(&mut tx, &mut head, record, now).await?;
         self.commit(tx, head).await?;
@@ -298,7 +298,7 @@ impl Store {
             digest: Some(&row.digest),
             channel: Some(row.channel),
             verdict: None,
-            detail,
+            detail: detail.into(),
         };
         self.append(&mut tx, &mut head, record, now).await?;
         self.commit(tx, head).await?;
@@ -352,7 +352,7 @@ impl Store {
                 digest: Some(digest),
                 channel: Some(row.channel),
                 verdict: None,
-                detail,
+                detail: detail.into(),
             };
             self.append(&mut tx, &mut head, record, now).await?;
             self.commit(tx, head).await?;
@@ -405,7 +405,14 @@ impl Store {
             .await
             .map_err(Error::db)?;
         let detail = json!({"approver": name, "key": key});
-        let record = Record { kind: "approver_added", hold: None, digest: None, channel: None, verdict: None, detail };
+        let record = Record {
+            kind: "approver_added",
+            hold: None,
+            digest: None,
+            channel: None,
+            verdict: None,
+            detail: detail.into(),
+        };
         self.append(&mut tx, &mut head, record, now).await?;
         self.commit(tx, head).await?;
         Ok(token)
@@ -511,7 +518,7 @@ impl Store {
             digest: Some(&row.digest),
             channel: Some(row.channel),
             verdict: None,
-            detail,
+            detail: detail.into(),
         };
         self.append(tx, head, record, now).await?;
         Ok(())

@@ -247,7 +247,7 @@ impl Store {
         detail: serde_json::Value,
         now: u64,
     ) -> Result<u64, Error> {
-        let record = Record { kind, hold: None, digest: None, channel: None, verdict: None, detail };
+        let record = Record { kind, hold: None, digest: None, channel: None, verdict: None, detail: detail.into() };
         self.append(tx, head, record, now).await
     }
 }

@@ -208,7 +208,7 @@ async fn run_restore(
             map.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    let entry = AuditEntry { detail, ..AuditEntry::default() };
+    let entry = AuditEntry { detail: detail.into(), ..AuditEntry::default() };
     let seq = console.inner.store.audit_decision(entry, unix_now()).await.map_err(|e| {
         ApiError::internal(format!("the {} was restored but the restore could not be audited: {e}", kind.as_str()))
     })?;

@@ -350,7 +350,8 @@ fn holds_are_listed_newest_first_and_shown_one_by_one() {
         digest: Some(digest),
         channel: Some(Channel::Shell),
         verdict: Some(holdpoint_core::VerdictKind::Hold),
-        detail: json!({"policies": ["hold-delete-outside-workspace"], "reasons": ["deletes outside the workspace"]}),
+        detail: json!({"policies": ["hold-delete-outside-workspace"], "reasons": ["deletes outside the workspace"]})
+            .into(),
     };
     s.rt.block_on(s.store.audit_decision(entry, unix_now())).unwrap();
     let one = s.get(&format!("/api/holds/{first}"), Some(&login)).json();

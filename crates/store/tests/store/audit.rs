@@ -30,7 +30,7 @@ async fn log(store: &Store, n: u64) {
             digest: Some(digest(&format!("ls {t}"))),
             channel: Some(Channel::Shell),
             verdict: Some(VerdictKind::Allow),
-            detail: json!({"reasons": ["reads are allowed"], "n": t}),
+            detail: json!({"reasons": ["reads are allowed"], "n": t}).into(),
             ..AuditEntry::default()
         };
         assert_eq!(store.audit_decision(entry, t).await.unwrap(), t);
@@ -57,7 +57,7 @@ async fn record_format_is_versioned_canonical_json(env: Env) {
         digest: Some(digest("ls")),
         channel: Some(Channel::Shell),
         verdict: Some(VerdictKind::Allow),
-        detail: json!({"reasons": ["reads are allowed"], "agent": "claude"}),
+        detail: json!({"reasons": ["reads are allowed"], "agent": "claude"}).into(),
         ..AuditEntry::default()
     };
     env.store.audit_decision(entry, 1_700_000_000).await.unwrap();

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use holdpoint_core::{Channel, VerdictKind};
-use holdpoint_store::{AuditEntry, Decision, HoldState, Settled};
+use holdpoint_store::{AuditEntry, Decision, DecisionDetail, Detail, ExportFrom, HoldState, Settled};
 
 use crate::common::{Env, digest, kinds, new_hold, obligations, on_both_backends, sign};
 
@@ -67,15 +67,33 @@ async fn a_denied_hold_is_closed(env: Env) {
 async fn a_batch_of_decisions_joins_the_chain(env: Env) {
     let s = &env.store.clone().with_checkpoint_every(7);
     assert_eq!(s.audit_decisions(vec![], 100).await.unwrap(), None);
+    let reasons = ["reads are allowed".to_owned()];
+    // Every other entry's detail rendered where the decision was made, as proxies do.
     let entry = |i: usize| AuditEntry {
         hold_id: None,
         digest: Some(digest(&format!("GET /{i}"))),
         channel: Some(Channel::Http),
         verdict: Some(VerdictKind::Allow),
-        detail: serde_json::json!({"input": format!("GET /{i}")}),
+        detail: if i.is_multiple_of(2) {
+            serde_json::json!({"input": format!("GET /{i}")}).into()
+        } else {
+            Detail::decision(DecisionDetail {
+                agent: None,
+                input: &format!("GET /{i}"),
+                mode: "enforce",
+                policies: &[],
+                reasons: &reasons,
+                session: None,
+                workspace: "",
+            })
+        },
     };
     let last = s.audit_decisions((0..20).map(entry).collect(), 100).await.unwrap();
     assert_eq!(last, Some(20));
     assert_eq!(kinds(s).await, vec!["decision"; 20]);
     assert!(s.verify().await.unwrap().is_ok(), "the batch is chained and signed like single records");
+    let exported = s.export(ExportFrom::Seq(1)).await.unwrap();
+    let second: serde_json::Value = serde_json::from_str(&exported[1]).unwrap();
+    assert_eq!(second["detail"]["input"], "GET /1");
+    assert_eq!(second["detail"]["reasons"][0], "reads are allowed");
 }

@@ -72,7 +72,7 @@ async fn sqlite_wal_is_copied_back_in_the_background() {
     let env = Env::sqlite().await;
     let entry = || holdpoint_store::AuditEntry {
         verdict: Some(holdpoint_core::VerdictKind::Allow),
-        detail: serde_json::json!({"reasons": ["reads are allowed"]}),
+        detail: serde_json::json!({"reasons": ["reads are allowed"]}).into(),
         ..Default::default()
     };
     for i in 0..3000 {
