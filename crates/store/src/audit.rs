@@ -118,6 +118,13 @@ impl Detail {
         Detail(DetailForm::Canonical(out))
     }
 
+    /// The canonical JSON object this detail is in a record.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        self.push_to(&mut out);
+        out
+    }
+
     /// Appends the canonical JSON object this detail is in a record.
     fn push_to(&self, out: &mut String) {
         match &self.0 {
@@ -654,8 +661,9 @@ mod tests {
                     session,
                     workspace: "/w/ü",
                 };
-                let Detail(DetailForm::Canonical(text)) = Detail::decision(fields) else { panic!("not rendered") };
-                assert_eq!(text, canonical_json(&serde_json::to_value(fields).unwrap()));
+                let detail = Detail::decision(fields);
+                assert!(matches!(detail.0, DetailForm::Canonical(_)));
+                assert_eq!(detail.canonical(), canonical_json(&serde_json::to_value(fields).unwrap()));
                 let record = Record {
                     kind: "decision",
                     hold: None,
