@@ -234,9 +234,7 @@ impl Store {
         record: Record<'_>,
         time: u64,
     ) -> Result<u64, Error> {
-        let seq = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
-        let text = record_text(&record, seq, time, &head.hash);
-        let hash = record_hash(&text);
+        let (seq, text) = self.link(tx, head, &record, time).await?;
         tx.queue(
             "INSERT INTO audit (seq, time, kind, hold_id, record, hash) VALUES ($1, $2, $3, $4, $5, $6)",
             vec![
@@ -245,16 +243,30 @@ impl Store {
                 Arg::Text(record.kind.to_owned()),
                 Arg::MaybeInt(record.hold.map(|h| to_db(h.get())).transpose()?),
                 Arg::Text(text),
-                Arg::Text(hash.clone()),
+                Arg::Text(head.hash.clone()),
             ],
         );
+        Ok(seq)
+    }
+
+    /// Links `record` to the chain: its seq and canonical text, with `head` moved on to it and
+    /// a signed checkpoint queued every N records. The caller stores the text.
+    async fn link(
+        &self,
+        tx: &mut Tx<'_>,
+        head: &mut Head,
+        record: &Record<'_>,
+        time: u64,
+    ) -> Result<(u64, String), Error> {
+        let seq = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
+        let text = record_text(record, seq, time, &head.hash);
+        head.hash = record_hash(&text);
         head.seq = seq;
-        head.hash = hash;
         head.dirty = true;
         if seq % self.checkpoint_every == 0 {
             self.write_checkpoint(tx, head, time).await?;
         }
-        Ok(seq)
+        Ok((seq, text))
     }
 
     async fn write_checkpoint(&self, tx: &mut Tx<'_>, head: &Head, time: u64) -> Result<(), Error> {
@@ -284,13 +296,16 @@ impl Store {
     }
 
     /// Logs many decisions in one transaction (a proxy's batch: one head signature for all of
-    /// them); returns the last record's seq, or `None` for no entries.
+    /// them); returns the last record's seq, or `None` for no entries. The records are chained
+    /// and checkpointed like single ones and kept as one run (one row of `audit_runs`, their
+    /// texts one per line): one insert per batch instead of one per decision.
     pub async fn audit_decisions(&self, entries: Vec<AuditEntry>, now: u64) -> Result<Option<u64>, Error> {
         if entries.is_empty() {
             return Ok(None);
         }
         let (mut tx, mut head) = self.begin().await?;
-        let mut last = None;
+        let first = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
+        let mut run = String::with_capacity(entries.len() * 512);
         for entry in entries {
             let record = Record {
                 kind: "decision",
@@ -300,10 +315,17 @@ impl Store {
                 verdict: entry.verdict.map(VerdictKind::as_str),
                 detail: entry.detail,
             };
-            last = Some(self.append(&mut tx, &mut head, record, now).await?);
+            let (_, text) = self.link(&mut tx, &mut head, &record, now).await?;
+            run.push_str(&text);
+            run.push('\n');
         }
+        let last = head.seq;
+        tx.queue(
+            "INSERT INTO audit_runs (first_seq, last_seq, time, records) VALUES ($1, $2, $3, $4)",
+            vec![Arg::Int(to_db(first)?), Arg::Int(to_db(last)?), Arg::Int(to_db(now)?), Arg::Text(run)],
+        );
         self.commit(tx, head).await?;
-        Ok(last)
+        Ok(Some(last))
     }
 
     /// Writes a signed checkpoint of the current head (call it at shutdown); returns its seq,
@@ -321,13 +343,66 @@ impl Store {
 
     /// The records from `from` on, as JSON lines (one canonical JSON object each), in order.
     pub async fn export(&self, from: ExportFrom) -> Result<Vec<String>, Error> {
-        let (sql, n) = match from {
-            ExportFrom::Seq(n) => ("SELECT record FROM audit WHERE seq >= $1 ORDER BY seq", n),
-            ExportFrom::Time(t) => ("SELECT record FROM audit WHERE time >= $1 ORDER BY seq", t),
+        let (single, runs, n) = match from {
+            ExportFrom::Seq(n) => (
+                "SELECT seq, record FROM audit WHERE seq >= $1 ORDER BY seq",
+                "SELECT first_seq, records FROM audit_runs WHERE last_seq >= $1 ORDER BY first_seq",
+                n,
+            ),
+            ExportFrom::Time(t) => (
+                "SELECT seq, record FROM audit WHERE time >= $1 ORDER BY seq",
+                "SELECT first_seq, records FROM audit_runs WHERE time >= $1 ORDER BY first_seq",
+                t,
+            ),
         };
         let n = to_db(n.min(i64::MAX as u64))?;
-        let rows = sqlx::query(sql).bind(n).fetch_all(&self.inner.pool).await.map_err(Error::db)?;
-        rows.iter().map(|r| col_str(r, 0)).collect()
+        let stored = self.stored(single, runs, Some(n)).await?;
+        let from_seq = match from {
+            ExportFrom::Seq(n) => n,
+            ExportFrom::Time(_) => 0,
+        };
+        Ok(stored
+            .into_iter()
+            .filter(|s| u64::try_from(s.seq).is_ok_and(|seq| seq >= from_seq))
+            .map(|s| s.record)
+            .collect())
+    }
+
+    /// The records of `single` (rows of seq, record and, when selected, hash) and of `runs`
+    /// (rows of first seq and records), bound to `bind` when given, merged in seq order; a
+    /// run's records are given the seqs from its first on and their hashes recomputed.
+    async fn stored(&self, single: &str, runs: &str, bind: Option<i64>) -> Result<Vec<Stored>, Error> {
+        let pool = &self.inner.pool;
+        let query = |sql| match bind {
+            Some(n) => sqlx::query(sql).bind(n),
+            None => sqlx::query(sql),
+        };
+        let singles = query(single).fetch_all(pool).await.map_err(Error::db)?;
+        let mut stored = singles
+            .iter()
+            .map(|r| {
+                let seq = sqlx::Row::try_get::<i64, _>(r, 0).map_err(|e| Error::BadData(e.to_string()))?;
+                let record = col_str(r, 1)?;
+                let hash = if sqlx::Row::len(r) > 2 { col_str(r, 2)? } else { String::new() };
+                Ok(Stored { seq, record, hash })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let runs = query(runs).fetch_all(pool).await.map_err(Error::db)?;
+        let merge = !runs.is_empty();
+        for row in &runs {
+            let first = sqlx::Row::try_get::<i64, _>(row, 0).map_err(|e| Error::BadData(e.to_string()))?;
+            let records = col_str(row, 1)?;
+            for (i, record) in records.lines().enumerate() {
+                let seq = i64::try_from(i).ok().and_then(|i| first.checked_add(i)).unwrap_or(i64::MAX);
+                let hash = record_hash(record);
+                stored.push(Stored { seq, record: record.to_owned(), hash });
+            }
+        }
+        if merge {
+            // Stable: a seq stored twice keeps both, for verification to report.
+            stored.sort_by_key(|s| s.seq);
+        }
+        Ok(stored)
     }
 
     /// Checks the whole log: the chain, the signed head and every checkpoint. Tampering is
@@ -335,15 +410,13 @@ impl Store {
     /// the log could not be read at all.
     pub async fn verify(&self) -> Result<VerifyReport, Error> {
         let pool = &self.inner.pool;
-        let rows =
-            sqlx::query("SELECT seq, record, hash FROM audit ORDER BY seq").fetch_all(pool).await.map_err(Error::db)?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let seq = sqlx::Row::try_get::<i64, _>(r, 0).map_err(|e| Error::BadData(e.to_string()))?;
-                Ok(Stored { seq, record: col_str(r, 1)?, hash: col_str(r, 2)? })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let rows = self
+            .stored(
+                "SELECT seq, record, hash FROM audit ORDER BY seq",
+                "SELECT first_seq, records FROM audit_runs ORDER BY first_seq",
+                None,
+            )
+            .await?;
         let head_row = sqlx::query("SELECT audit_seq, audit_hash, signature FROM store_head WHERE id = 1")
             .fetch_one(pool)
             .await

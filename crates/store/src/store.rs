@@ -19,14 +19,15 @@ use crate::error::is_corruption;
 use crate::keys::{hex, netstrings, random_seed, sign_hex, unhex};
 
 /// The schema version this build writes and reads: the last migration's.
-const SCHEMA_VERSION: u64 = 2;
+const SCHEMA_VERSION: u64 = 3;
 /// The schema of version 1, as plain SQL both backends accept.
 const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates; every later version is a migration.
 const BASE_VERSION: u64 = 1;
 /// Changes after version 1, in order: the version each brings the schema to, and its SQL. A
 /// new store is created at version 1 and migrated like an old one, so every open runs this path.
-const MIGRATIONS: &[(u64, &str)] = &[(2, include_str!("migrations/002_vault.sql"))];
+const MIGRATIONS: &[(u64, &str)] =
+    &[(2, include_str!("migrations/002_vault.sql")), (3, include_str!("migrations/003_audit_runs.sql"))];
 /// The database file in the state directory.
 pub const DB_FILE: &str = "holdpoint.db";
 /// The audit key file in the state directory.

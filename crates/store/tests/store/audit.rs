@@ -1,6 +1,6 @@
 //! The audit log: the record format, checkpoints, export, and verification against real
 //! tampering of the stored rows (edited, deleted, inserted, reordered records; forged
-//! checkpoints and head).
+//! checkpoints and head), records stored one per row and in runs (a proxy's batch in one row).
 
 use holdpoint_core::{Channel, VerdictKind, canonical_json};
 use holdpoint_store::{AuditEntry, ExportFrom, ProblemKind, Store, VerifyReport};
@@ -21,6 +21,7 @@ on_both_backends!(
     inserted_records,
     reordered_records,
     forged_checkpoint_and_head,
+    runs_read_and_verify_as_single_records,
 );
 
 /// Appends `n` allow decisions at times 1..=n.
@@ -200,4 +201,58 @@ async fn forged_checkpoint_and_head(env: Env) {
     env.exec("UPDATE store_head SET audit_seq = 11").await;
     let report = env2.verify().await.unwrap();
     assert_eq!(first(&report), (11, ProblemKind::BadHead), "after the last good checkpoint (10): {report:?}");
+}
+
+/// A proxy's batch is stored as one run; read back, its records are single records in seq
+/// order among the others, and tampering inside a run is found like tampering with a row.
+async fn runs_read_and_verify_as_single_records(env: Env) {
+    let s = &env.store.clone().with_checkpoint_every(4);
+    log(s, 2).await;
+    let entry = |n: u64| AuditEntry {
+        digest: Some(digest(&format!("GET /{n}"))),
+        channel: Some(Channel::Http),
+        verdict: Some(VerdictKind::Allow),
+        detail: json!({"n": n}).into(),
+        ..AuditEntry::default()
+    };
+    assert_eq!(s.audit_decisions((3..=8).map(entry).collect(), 10).await.unwrap(), Some(8));
+    assert_eq!(s.audit_decision(entry(9), 11).await.unwrap(), 9);
+    let seqs = |lines: &[String]| -> Vec<u64> {
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap()).collect()
+    };
+    let all = s.export(ExportFrom::Seq(1)).await.unwrap();
+    assert_eq!(seqs(&all), (1..=9).collect::<Vec<_>>());
+    for line in &all {
+        assert_eq!(&canonical_json(&serde_json::from_str::<Value>(line).unwrap()), line);
+    }
+    assert_eq!(seqs(&s.export(ExportFrom::Seq(5)).await.unwrap()), [5, 6, 7, 8, 9]);
+    assert_eq!(seqs(&s.export(ExportFrom::Time(10)).await.unwrap()), [3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(seqs(&s.export(ExportFrom::Time(11)).await.unwrap()), [9]);
+    assert!(s.verify().await.unwrap().is_ok(), "runs chain and checkpoint like single records");
+
+    let pool = env.raw().await;
+    let original: String = sqlx::query("SELECT records FROM audit_runs").fetch_one(&pool).await.unwrap().get(0);
+    assert_eq!(original.lines().count(), 6);
+    let set = |records: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE audit_runs SET records = $1").bind(records).execute(&pool).await.unwrap();
+        }
+    };
+    // A record edited inside the run.
+    set(original.replace(r#"{"n":5}"#, r#"{"n":50}"#)).await;
+    assert_eq!(first(&s.verify().await.unwrap()), (5, ProblemKind::Edited));
+    // Two records of the run swapped.
+    let mut lines: Vec<&str> = original.lines().collect();
+    lines.swap(1, 3);
+    set(lines.iter().map(|l| format!("{l}\n")).collect()).await;
+    assert_eq!(first(&s.verify().await.unwrap()), (4, ProblemKind::Moved));
+    // The run's last record dropped.
+    set(original.lines().take(5).map(|l| format!("{l}\n")).collect()).await;
+    assert_eq!(first(&s.verify().await.unwrap()), (8, ProblemKind::Missing));
+    set(original).await;
+    assert!(s.verify().await.unwrap().is_ok());
+    // The whole run deleted.
+    sqlx::query("DELETE FROM audit_runs").execute(&pool).await.unwrap();
+    assert_eq!(first(&s.verify().await.unwrap()), (3, ProblemKind::Missing));
 }

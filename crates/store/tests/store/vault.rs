@@ -105,17 +105,19 @@ async fn rekey_is_all_or_nothing(env: Env) {
     assert_eq!(kinds(store).await, ["vault_added", "vault_rekeyed"]);
 }
 
-/// A store written by a version-1 Holdpoint (no vault tables) is migrated when opened, and
-/// keeps its holds and audit log.
+/// A store written by a version-1 Holdpoint (no vault tables, no audit runs) is migrated when
+/// opened, and keeps its holds and audit log.
 async fn version_one_store_is_migrated(env: Env) {
     env.store.add_approver("alice", 1).await.unwrap();
     env.store.close().await;
-    for table in ["vault_key", "vault_secrets", "vault_backups"] {
+    for table in ["vault_key", "vault_secrets", "vault_backups", "audit_runs"] {
         env.exec(&format!("DROP TABLE {table}")).await;
     }
     env.exec("UPDATE holdpoint_meta SET value = '1' WHERE key = 'schema_version'").await;
     let store = env.reopen().await;
     store.vault_add(addition("h", vec![record("a", &[1])]), 2).await.unwrap();
+    let batch = vec![holdpoint_store::AuditEntry::default(), holdpoint_store::AuditEntry::default()];
+    assert_eq!(store.audit_decisions(batch, 3).await.unwrap(), Some(4));
     assert_eq!(store.approvers().await.unwrap().len(), 1);
     assert!(store.verify().await.unwrap().is_ok());
     env.exec("UPDATE holdpoint_meta SET value = '99' WHERE key = 'schema_version'").await;
