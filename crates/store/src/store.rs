@@ -511,9 +511,10 @@ impl Store {
         let queued = std::mem::take(&mut tx.queued);
         match tx.conn {
             // A few statements go as one batch (its text is one of a few, so SQLite's prepared
-            // form is cached). Many — a batch of audit records — go as multi-row inserts of a
-            // few fixed sizes, each prepared once per connection: a batch text of its own
-            // would be parsed anew on every commit.
+            // form is cached). More (a long batch's checkpoints, several holds' records) go one
+            // by one, a run of one insert as multi-row inserts of a few fixed sizes, each
+            // prepared once per connection: a batch text of its own would be parsed anew on
+            // every commit.
             TxConn::Writer(_) if queued.len() <= ONE_BATCH => {
                 let (sql, args) = batch(queued, "COMMIT");
                 run(&mut tx, &sql, args).await.map_err(Error::db)?;
