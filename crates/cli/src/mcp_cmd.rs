@@ -189,8 +189,8 @@ struct SpoolRecorder {
 }
 
 impl Recorder for SpoolRecorder {
-    fn decided(&self, action: &Action, decision: &Decision) {
-        if let Err(e) = crate::spool::record(&self.state, action, decision) {
+    fn decided(&self, action: Action, decision: Arc<Decision>) {
+        if let Err(e) = crate::spool::record(&self.state, &action, &decision) {
             eprintln!("holdpoint: could not record a decision in the audit spool: {e}");
         }
     }

@@ -293,32 +293,32 @@ async fn shutdown_signal() {
 
 /// Every decision goes to the audit log as a `decision` record, as hook decisions do; the
 /// proxy holds the store open, so it appends them itself, every 10 ms in one transaction, and no
-/// request waits for the database. Should the log fall behind (64 Ki records waiting), a
+/// request waits for the database: a request only queues its action and the shared decision,
+/// and the writer renders the records. Should the log fall behind (64 Ki records waiting), a
 /// request's decision goes to the audit spool instead. New holds start the notifier.
 struct StoreAudit {
     state: PathBuf,
-    pending: Arc<Mutex<Vec<AuditEntry>>>,
+    pending: Arc<Mutex<Vec<Decided>>>,
     announce: bool,
 }
 
+/// A decision waiting for the audit writer. The record keeps no effects, so none are queued:
+/// they are freed where they were made.
+type Decided = (Action, Arc<Decision>);
+
 impl Recorder for StoreAudit {
-    fn decided(&self, action: &Action, decision: &Decision) {
-        let entry = AuditEntry {
-            hold_id: None,
-            digest: Some(action.digest()),
-            channel: Some(action.channel),
-            verdict: Some(decision.verdict.kind()),
-            detail: Detail::decision(crate::spool::detail(action, decision)),
+    fn decided(&self, mut action: Action, decision: Arc<Decision>) {
+        drop(std::mem::take(&mut action.effects));
+        let mut pending = match self.pending.lock() {
+            Ok(pending) if pending.len() < AUDIT_QUEUE => pending,
+            _ => {
+                if let Err(e) = crate::spool::record(&self.state, &action, &decision) {
+                    eprintln!("holdpoint: could not record a decision in the audit spool: {e}");
+                }
+                return;
+            }
         };
-        if let Ok(mut pending) = self.pending.lock()
-            && pending.len() < AUDIT_QUEUE
-        {
-            pending.push(entry);
-            return;
-        }
-        if let Err(e) = crate::spool::record(&self.state, action, decision) {
-            eprintln!("holdpoint: could not record a decision in the audit spool: {e}");
-        }
+        pending.push((action, decision));
     }
 
     fn held(&self, hold: &Hold) {
@@ -328,13 +328,25 @@ impl Recorder for StoreAudit {
     }
 }
 
+/// The audit entry of a decision.
+fn audit_entry(action: &Action, decision: &Decision) -> AuditEntry {
+    AuditEntry {
+        hold_id: None,
+        digest: Some(action.digest()),
+        channel: Some(action.channel),
+        verdict: Some(decision.verdict.kind()),
+        detail: Detail::decision(crate::spool::detail(action, decision)),
+    }
+}
+
 /// Appends the waiting decisions to the audit log every [`AUDIT_EVERY`] until `stop`, then
 /// once more.
-async fn write_audit(store: Store, pending: Arc<Mutex<Vec<AuditEntry>>>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn write_audit(store: Store, pending: Arc<Mutex<Vec<Decided>>>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         let stopping = *stop.borrow();
-        let batch = pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
-        let count = batch.len();
+        let decided = pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        let count = decided.len();
+        let batch = decided.iter().map(|(action, decision)| audit_entry(action, decision)).collect();
         if let Err(e) = store.audit_decisions(batch, unix_now()).await {
             eprintln!("holdpoint: {count} decision(s) could not be written to the audit log: {e}");
         }

@@ -20,13 +20,13 @@ fn main() {
     divan::main();
 }
 
-/// Takes what the audit log needs of every decision (its digest), as the binary's recorder does
-/// before queueing the record.
+/// Takes what the audit log needs of every decision, as the binary's recorder does: the action
+/// and decision are queued, rendered by the writer; the digest stands for that work here.
 #[derive(Default)]
 struct Digests(AtomicU64);
 
 impl Recorder for Digests {
-    fn decided(&self, action: &Action, decision: &Decision) {
+    fn decided(&self, action: Action, decision: Arc<Decision>) {
         black_box((action.digest(), decision.verdict.kind()));
         self.0.fetch_add(1, Ordering::Relaxed);
     }

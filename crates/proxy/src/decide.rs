@@ -53,8 +53,9 @@ const REDACTED: &[&str] = &["authorization", "proxy-authorization", "cookie", "x
 
 /// What the binary does with decisions and new holds: audit them, announce them.
 pub trait Recorder: Send + Sync {
-    /// Every decision, allows too (the audit log).
-    fn decided(&self, action: &Action, decision: &Decision);
+    /// Every decision, allows too (the audit log). Both are handed over, so a recorder that
+    /// writes later renders the record there, off the request's path.
+    fn decided(&self, action: Action, decision: Arc<Decision>);
     /// A hold this proxy just queued (to tell approvers).
     fn held(&self, hold: &Hold);
 }
@@ -186,21 +187,34 @@ impl Gate {
                 decision
             }
         };
-        self.recorder.decided(&action, &decision);
+        let hold = match &decision.verdict {
+            Verdict::Hold { obligations } if decision.mode == Mode::Enforce => Some(*obligations),
+            _ => None,
+        };
+        let action = match hold {
+            // The approval queue needs the action too.
+            Some(_) => {
+                self.recorder.decided(action.clone(), Arc::clone(&decision));
+                Some(action)
+            }
+            None => {
+                self.recorder.decided(action, Arc::clone(&decision));
+                None
+            }
+        };
         let injected = match injected {
             Ok(injected) => injected,
             Err(denial) => return Outcome::Refuse(denial),
         };
-        if decision.mode == Mode::Observe {
-            return self.forward(injected);
-        }
-        match &decision.verdict {
-            Verdict::Allow => self.forward(injected),
-            Verdict::Deny { denial } => Outcome::Refuse(denial.clone()),
-            Verdict::Hold { obligations } => match self.settle(summary(seen), &action, &decision, *obligations).await {
-                Ok(()) => self.forward(injected),
-                Err(denial) => Outcome::Refuse(denial),
-            },
+        match (&decision.verdict, action, hold) {
+            (Verdict::Hold { .. }, Some(action), Some(obligations)) => {
+                match self.settle(summary(seen), &action, &decision, obligations).await {
+                    Ok(()) => self.forward(injected),
+                    Err(denial) => Outcome::Refuse(denial),
+                }
+            }
+            (Verdict::Deny { denial }, ..) if decision.mode == Mode::Enforce => Outcome::Refuse(denial.clone()),
+            _ => self.forward(injected),
         }
     }
 
@@ -208,8 +222,8 @@ impl Gate {
     /// are decided: the policy (memoized by effects), the audit, and for a hold the approval
     /// queue, waiting up to `hold_wait`. `summary` is the line an approver reads first.
     pub(crate) async fn decide_action(&self, action: &Action, summary: &str) -> Result<(), Denial> {
-        let decision = self.policy(action);
-        self.recorder.decided(action, &decision);
+        let decision = self.shared_policy(action);
+        self.recorder.decided(action.clone(), Arc::clone(&decision));
         if decision.mode == Mode::Observe {
             return Ok(());
         }
@@ -245,12 +259,8 @@ impl Gate {
         Outcome::Forward(injected)
     }
 
-    /// The policy's decision, from the memo when these effects were decided before.
-    pub(crate) fn policy(&self, action: &Action) -> Decision {
-        Decision::clone(&self.shared_policy(action))
-    }
-
-    /// [`Gate::policy`], shared with the memo.
+    /// The policy's decision, from the memo (shared, not copied) when these effects were
+    /// decided before.
     pub(crate) fn shared_policy(&self, action: &Action) -> Arc<Decision> {
         if let Some(hit) = self.memo.lock().ok().and_then(|memo| memo.get(action.effects.as_slice()).cloned()) {
             return hit;
@@ -320,8 +330,8 @@ impl Gate {
         }
     }
 
-    /// Audits a decision another wire made or changed (the PostgreSQL proxy's soft deletes).
-    pub(crate) fn record(&self, action: &Action, decision: &Decision) {
+    /// Audits a decision another wire made (the PostgreSQL proxy's statements).
+    pub(crate) fn record(&self, action: Action, decision: Arc<Decision>) {
         self.recorder.decided(action, decision);
     }
 

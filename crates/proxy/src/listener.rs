@@ -459,7 +459,7 @@ mod tests {
     struct Discard;
 
     impl crate::Recorder for Discard {
-        fn decided(&self, _: &Action, _: &Decision) {}
+        fn decided(&self, _: Action, _: Arc<Decision>) {}
         fn held(&self, _: &Hold) {}
     }
 

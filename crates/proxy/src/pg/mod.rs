@@ -40,7 +40,7 @@ mod wire;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use holdpoint_classify::sql::{CacheKey, DecisionCache, SqlTarget, analyze, statement_key};
@@ -92,9 +92,9 @@ pub struct PgProxy {
     tls: UpstreamTls,
     /// Effects by statement shape (literal-sensitive statements by exact text), so a shape is
     /// parsed once.
-    cache: Mutex<DecisionCache<Vec<Effect>>>,
+    cache: Mutex<DecisionCache<Arc<Shape>>>,
     /// Effects of extended-protocol statement texts, by exact text.
-    prepared: Mutex<HashMap<String, Vec<Effect>>>,
+    prepared: Mutex<HashMap<String, Arc<Shape>>>,
     /// What each skeleton's texts are ([`shape`]): for a shape whose decision does not depend
     /// on literal values, its effects, so a repeat costs a scan of the text, not a parse.
     skeletons: Mutex<HashMap<String, Known>>,
@@ -144,47 +144,52 @@ impl PgProxy {
     /// Judges one statement text: `simple` when it came in a simple query (where soft deletes
     /// can be rewritten). Every decision is audited here; holds are settled by the caller.
     fn judge(&self, sql: &str, simple: bool) -> Judged {
-        let action = Action {
+        let shape = self.shape(sql, !simple);
+        let decision = match shape.decision.get() {
+            Some(decision) => Arc::clone(decision),
+            None => {
+                let decision = self.gate.shared_policy(&self.action(sql, shape.effects.clone()));
+                Arc::clone(shape.decision.get_or_init(|| decision))
+            }
+        };
+        let obligations = match &decision.verdict {
+            Verdict::Hold { obligations } if decision.mode == Mode::Enforce => *obligations,
+            verdict => {
+                let judged = match verdict {
+                    Verdict::Deny { denial } if decision.mode == Mode::Enforce => Judged::Refuse(denial.clone()),
+                    _ => Judged::Pass,
+                };
+                // The audit keeps no effects: an allowed statement copies none of them.
+                self.gate.record(self.action(sql, Vec::new()), decision);
+                return judged;
+            }
+        };
+        let action = self.action(sql, shape.effects.clone());
+        if simple
+            && obligations.soft_delete
+            && let Some(rewrite) = self.soft_delete(sql)
+        {
+            let reason = format!(
+                "carried out as a soft delete: {} kept in the {} schema (`holdpoint trash list`)",
+                rewrite.tables.join(", "),
+                TRASH_SCHEMA
+            );
+            let done = Decision { verdict: Verdict::Allow, reasons: vec![reason], ..Decision::clone(&decision) };
+            self.gate.record(action, Arc::new(done));
+            return Judged::Rewrite(rewrite);
+        }
+        self.gate.record(action.clone(), Arc::clone(&decision));
+        Judged::Settle(Box::new((action, Decision::clone(&decision), obligations)))
+    }
+
+    /// A statement of this proxy's database as an action.
+    fn action(&self, sql: &str, effects: Vec<Effect>) -> Action {
+        Action {
             channel: Channel::Sql,
             actor: Actor { agent: None, session: None, workspace: String::new() },
             target: self.target.id.clone(),
             input: sql.to_owned(),
-            effects: self.effects(sql, !simple),
-        };
-        // Shared with the policy memo: an allowed statement copies nothing of it.
-        let decision = self.gate.shared_policy(&action);
-        if decision.mode == Mode::Observe {
-            self.gate.record(&action, &decision);
-            return Judged::Pass;
-        }
-        match &decision.verdict {
-            Verdict::Allow => {
-                self.gate.record(&action, &decision);
-                Judged::Pass
-            }
-            Verdict::Deny { denial } => {
-                self.gate.record(&action, &decision);
-                Judged::Refuse(denial.clone())
-            }
-            Verdict::Hold { obligations } => {
-                if simple
-                    && obligations.soft_delete
-                    && let Some(rewrite) = self.soft_delete(sql)
-                {
-                    let reason = format!(
-                        "carried out as a soft delete: {} kept in the {} schema (`holdpoint trash list`)",
-                        rewrite.tables.join(", "),
-                        TRASH_SCHEMA
-                    );
-                    let done =
-                        Decision { verdict: Verdict::Allow, reasons: vec![reason], ..Decision::clone(&decision) };
-                    self.gate.record(&action, &done);
-                    return Judged::Rewrite(rewrite);
-                }
-                self.gate.record(&action, &decision);
-                let obligations = *obligations;
-                Judged::Settle(Box::new((action, Decision::clone(&decision), obligations)))
-            }
+            effects,
         }
     }
 
@@ -197,14 +202,8 @@ impl PgProxy {
             let effects = analyze(text, &self.target).effects;
             let trashed: Vec<String> =
                 s.soft_delete.iter().flat_map(|d| &d.tables).map(|t| format!("{}/table {t}", self.target.id)).collect();
-            let action = Action {
-                channel: Channel::Sql,
-                actor: Actor { agent: None, session: None, workspace: String::new() },
-                target: self.target.id.clone(),
-                input: text.to_owned(),
-                effects,
-            };
-            let d = self.gate.policy(&action);
+            let action = self.action(text, effects);
+            let d = self.gate.shared_policy(&action);
             if d.effects.len() != action.effects.len() || d.mode != Mode::Enforce {
                 return None;
             }
@@ -245,37 +244,38 @@ impl PgProxy {
         self.gate.settle(summary(&self.block.name, sql), action, decision, *obligations).await
     }
 
-    /// The classifier's effects, from the caches when this statement shape was seen: by
-    /// skeleton (a scan, no parse) for shapes whose decision does not depend on literals, by
-    /// fingerprint (a parse) for the others and for texts without a skeleton. The keys are
-    /// computed outside the locks; `prepared` texts (a `Parse`'s, with `$n` parameters, sent
-    /// again and again unchanged) are also kept by exact text, so a repeat costs no scan.
-    fn effects(&self, sql: &str, prepared: bool) -> Vec<Effect> {
+    /// The statement's shape (its effects, and the policy's decision on them once asked), from
+    /// the caches when it was seen: by skeleton (a scan, no parse) for shapes whose decision
+    /// does not depend on literals, by fingerprint (a parse) for the others and for texts
+    /// without a skeleton. The keys are computed outside the locks; `prepared` texts (a
+    /// `Parse`'s, with `$n` parameters, sent again and again unchanged) are also kept by exact
+    /// text, so a repeat costs no scan.
+    fn shape(&self, sql: &str, prepared: bool) -> Arc<Shape> {
         if prepared && let Some(hit) = self.prepared.lock().ok().and_then(|m| m.get(sql).cloned()) {
             return hit;
         }
-        let effects = match shape::skeleton(sql) {
+        let shape = match shape::skeleton(sql) {
             Some(skeleton) => {
                 let known = self.skeletons.lock().ok().and_then(|m| m.get(skeleton.as_str()).cloned());
                 match known {
                     Some(Known::Shape(hit)) => hit,
-                    Some(Known::Literal) => self.effects_by_fingerprint(sql),
+                    Some(Known::Literal) => self.shape_by_fingerprint(sql),
                     None => self.classify(sql, Some(skeleton)),
                 }
             }
-            None => self.effects_by_fingerprint(sql),
+            None => self.shape_by_fingerprint(sql),
         };
         if prepared && let Ok(mut m) = self.prepared.lock() {
             if m.len() >= PREPARED_MAX {
                 m.clear();
             }
-            m.insert(sql.to_owned(), effects.clone());
+            m.insert(sql.to_owned(), Arc::clone(&shape));
         }
-        effects
+        shape
     }
 
-    /// The effects of a text from the fingerprint cache, or classified.
-    fn effects_by_fingerprint(&self, sql: &str) -> Vec<Effect> {
+    /// The shape of a text from the fingerprint cache, or classified.
+    fn shape_by_fingerprint(&self, sql: &str) -> Arc<Shape> {
         let key = statement_key(sql);
         let cached = key.and_then(|key| self.cache.lock().ok().and_then(|c| c.get_keyed(key, sql).cloned()));
         match cached {
@@ -284,16 +284,17 @@ impl PgProxy {
         }
     }
 
-    /// Classifies a text, keeping its effects by fingerprint, and by `skeleton` what its
+    /// Classifies a text, keeping its shape by fingerprint, and by `skeleton` what its
     /// skeleton's texts are: one shape when the decision does not depend on literal values.
     /// Each skeleton is thus classified from a text of its own once.
-    fn classify(&self, sql: &str, skeleton: Option<String>) -> Vec<Effect> {
+    fn classify(&self, sql: &str, skeleton: Option<String>) -> Arc<Shape> {
         let analysis = analyze(sql, &self.target);
+        let shape = Arc::new(Shape { effects: analysis.effects.clone(), decision: OnceLock::new() });
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(sql, &analysis, analysis.effects.clone());
+            cache.insert(sql, &analysis, Arc::clone(&shape));
         }
         let known = match analysis.cache_key(sql) {
-            Some(CacheKey::Shape(_)) => Some(Known::Shape(analysis.effects.clone())),
+            Some(CacheKey::Shape(_)) => Some(Known::Shape(Arc::clone(&shape))),
             Some(CacheKey::Exact(..)) => Some(Known::Literal),
             // A text that does not parse is classified each time.
             None => None,
@@ -306,15 +307,23 @@ impl PgProxy {
             }
             m.insert(skeleton, known);
         }
-        analysis.effects
+        shape
     }
+}
+
+/// A statement shape's effects and, once asked, the policy's decision on them. Equal effects
+/// are decided equally for the gate's life (see [`Gate::shared_policy`]), so a repeat of the
+/// shape costs neither a copy of its effects nor a policy lookup.
+struct Shape {
+    effects: Vec<Effect>,
+    decision: OnceLock<Arc<Decision>>,
 }
 
 /// What a skeleton's texts are known to be.
 #[derive(Clone)]
 enum Known {
-    /// One shape: these are the effects of every text of the skeleton.
-    Shape(Vec<Effect>),
+    /// One shape: every text of the skeleton has these effects.
+    Shape(Arc<Shape>),
     /// Their decisions depend on literal values: looked up by fingerprint and exact text.
     Literal,
 }
@@ -1029,7 +1038,7 @@ mod tests {
     struct Discard;
 
     impl crate::Recorder for Discard {
-        fn decided(&self, _: &Action, _: &Decision) {}
+        fn decided(&self, _: Action, _: Arc<Decision>) {}
         fn held(&self, _: &holdpoint_store::Hold) {}
     }
 
@@ -1074,7 +1083,7 @@ mod tests {
         assert_ne!(effects("DELETE FROM t WHERE 1 = 2"), effects("DELETE FROM t WHERE 1 = 1"));
         assert_ne!(effects("DELETE FROM t WHERE id = 1 OR 2 = 3"), effects("DELETE FROM t WHERE id = 1 OR 2 = 2"));
         for (sql, prepared, known) in texts {
-            assert_eq!(proxy.effects(sql, prepared), analyze(sql, &proxy.target).effects, "{sql}");
+            assert_eq!(proxy.shape(sql, prepared).effects, analyze(sql, &proxy.target).effects, "{sql}");
             let skeleton = shape::skeleton(sql).unwrap_or_default();
             let got = match proxy.skeletons.lock().unwrap().get(&skeleton) {
                 Some(Known::Shape(_)) => "shape",
