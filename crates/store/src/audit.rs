@@ -298,7 +298,7 @@ impl Store {
     /// Logs many decisions in one transaction (a proxy's batch: one head signature for all of
     /// them); returns the last record's seq, or `None` for no entries. The records are chained
     /// and checkpointed like single ones and kept as one run (one row of `audit_runs`, their
-    /// texts one per line): one insert per batch instead of one per decision.
+    /// texts one per line, packed): one insert per batch instead of one per decision.
     pub async fn audit_decisions(&self, entries: Vec<AuditEntry>, now: u64) -> Result<Option<u64>, Error> {
         if entries.is_empty() {
             return Ok(None);
@@ -321,8 +321,8 @@ impl Store {
         }
         let last = head.seq;
         tx.queue(
-            "INSERT INTO audit_runs (first_seq, last_seq, time, records) VALUES ($1, $2, $3, $4)",
-            vec![Arg::Int(to_db(first)?), Arg::Int(to_db(last)?), Arg::Int(to_db(now)?), Arg::Text(run)],
+            "INSERT INTO audit_runs (first_seq, last_seq, time, records, packed) VALUES ($1, $2, $3, '', $4)",
+            vec![Arg::Int(to_db(first)?), Arg::Int(to_db(last)?), Arg::Int(to_db(now)?), Arg::Bytes(pack(&run))],
         );
         self.commit(tx, head).await?;
         Ok(Some(last))
@@ -346,17 +346,23 @@ impl Store {
         let (single, runs, n) = match from {
             ExportFrom::Seq(n) => (
                 "SELECT seq, record FROM audit WHERE seq >= $1 ORDER BY seq",
-                "SELECT first_seq, records FROM audit_runs WHERE last_seq >= $1 ORDER BY first_seq",
+                "SELECT first_seq, records, packed FROM audit_runs WHERE last_seq >= $1 ORDER BY first_seq",
                 n,
             ),
             ExportFrom::Time(t) => (
                 "SELECT seq, record FROM audit WHERE time >= $1 ORDER BY seq",
-                "SELECT first_seq, records FROM audit_runs WHERE time >= $1 ORDER BY first_seq",
+                "SELECT first_seq, records, packed FROM audit_runs WHERE time >= $1 ORDER BY first_seq",
                 t,
             ),
         };
         let n = to_db(n.min(i64::MAX as u64))?;
         let stored = self.stored(single, runs, Some(n)).await?;
+        if let Some(damaged) = stored.iter().find(|s| s.record.is_empty()) {
+            return Err(Error::BadData(format!(
+                "the audit run from seq {} cannot be unpacked; `holdpoint audit verify` reports the damage",
+                damaged.seq
+            )));
+        }
         let from_seq = match from {
             ExportFrom::Seq(n) => n,
             ExportFrom::Time(_) => 0,
@@ -391,7 +397,18 @@ impl Store {
         let merge = !runs.is_empty();
         for row in &runs {
             let first = sqlx::Row::try_get::<i64, _>(row, 0).map_err(|e| Error::BadData(e.to_string()))?;
-            let records = col_str(row, 1)?;
+            let packed = sqlx::Row::try_get::<Option<Vec<u8>>, _>(row, 2).map_err(|e| Error::BadData(e.to_string()))?;
+            let records = match packed {
+                None => col_str(row, 1)?,
+                Some(packed) => match unpack(&packed) {
+                    Some(records) => records,
+                    None => {
+                        // Damaged: one record that is no record, for verification to report.
+                        stored.push(Stored { seq: first, record: String::new(), hash: record_hash("") });
+                        continue;
+                    }
+                },
+            };
             for (i, record) in records.lines().enumerate() {
                 let seq = i64::try_from(i).ok().and_then(|i| first.checked_add(i)).unwrap_or(i64::MAX);
                 let hash = record_hash(record);
@@ -413,7 +430,7 @@ impl Store {
         let rows = self
             .stored(
                 "SELECT seq, record, hash FROM audit ORDER BY seq",
-                "SELECT first_seq, records FROM audit_runs ORDER BY first_seq",
+                "SELECT first_seq, records, packed FROM audit_runs ORDER BY first_seq",
                 None,
             )
             .await?;
@@ -473,6 +490,21 @@ fn record_text(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {
     }
     out.push('}');
     out
+}
+
+/// A run's text packed: LZ4 (block format), its length first as 4 bytes little-endian.
+fn pack(run: &str) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(run.as_bytes())
+}
+
+/// A packed run's text, or `None` when it is damaged. LZ4 expands at most 255 times, so a
+/// length beyond that is refused before anything is allocated for it.
+fn unpack(packed: &[u8]) -> Option<String> {
+    let (len, body) = packed.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*len) as usize > body.len().saturating_mul(255) {
+        return None;
+    }
+    String::from_utf8(lz4_flex::decompress_size_prepended(packed).ok()?).ok()
 }
 
 /// SHA-256 of a record's canonical text, as `sha256:<hex>`.

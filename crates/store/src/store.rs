@@ -19,15 +19,18 @@ use crate::error::is_corruption;
 use crate::keys::{hex, netstrings, random_seed, sign_hex, unhex};
 
 /// The schema version this build writes and reads: the last migration's.
-const SCHEMA_VERSION: u64 = 3;
+const SCHEMA_VERSION: u64 = 4;
 /// The schema of version 1, as plain SQL both backends accept.
 const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates; every later version is a migration.
 const BASE_VERSION: u64 = 1;
 /// Changes after version 1, in order: the version each brings the schema to, and its SQL. A
 /// new store is created at version 1 and migrated like an old one, so every open runs this path.
-const MIGRATIONS: &[(u64, &str)] =
-    &[(2, include_str!("migrations/002_vault.sql")), (3, include_str!("migrations/003_audit_runs.sql"))];
+const MIGRATIONS: &[(u64, &str)] = &[
+    (2, include_str!("migrations/002_vault.sql")),
+    (3, include_str!("migrations/003_audit_runs.sql")),
+    (4, include_str!("migrations/004_packed_runs.sql")),
+];
 /// The database file in the state directory.
 pub const DB_FILE: &str = "holdpoint.db";
 /// The audit key file in the state directory.
@@ -111,6 +114,7 @@ pub(crate) enum Arg {
     Int(i64),
     MaybeInt(Option<i64>),
     Text(String),
+    Bytes(Vec<u8>),
 }
 
 /// A write queued until the commit; `$1`, `$2`, … are its own `args`.
@@ -302,6 +306,7 @@ async fn run(conn: &mut AnyConnection, sql: &str, args: Vec<Arg>) -> Result<(), 
             Arg::Int(n) => query.bind(n),
             Arg::MaybeInt(n) => query.bind(n),
             Arg::Text(t) => query.bind(t),
+            Arg::Bytes(b) => query.bind(b),
         };
     }
     query.execute(conn).await.map(|_| ())
@@ -976,8 +981,11 @@ mod tests {
         let all: Vec<String> = statements(SCHEMA).collect();
         assert!(all.len() >= 10);
         assert!(all.iter().all(|s| s.starts_with("CREATE")));
+        // Migrations only add: tables, indexes, columns.
         for (_, sql) in MIGRATIONS {
-            assert!(statements(sql).all(|s| s.starts_with("CREATE")), "{sql}");
+            let additive =
+                |s: &str| s.starts_with("CREATE") || s.starts_with("ALTER TABLE") && s.contains(" ADD COLUMN ");
+            assert!(statements(sql).all(|s| additive(&s)), "{sql}");
         }
         assert_eq!(MIGRATIONS.last().map(|(v, _)| *v), Some(SCHEMA_VERSION));
     }
