@@ -234,7 +234,8 @@ impl Store {
         record: Record<'_>,
         time: u64,
     ) -> Result<u64, Error> {
-        let (seq, text) = self.link(tx, head, &record, time).await?;
+        let mut text = String::with_capacity(256);
+        let seq = self.link(tx, head, &record, time, &mut text).await?;
         tx.queue(
             "INSERT INTO audit (seq, time, kind, hold_id, record, hash) VALUES ($1, $2, $3, $4, $5, $6)",
             vec![
@@ -249,24 +250,30 @@ impl Store {
         Ok(seq)
     }
 
-    /// Links `record` to the chain: its seq and canonical text, with `head` moved on to it and
-    /// a signed checkpoint queued every N records. The caller stores the text.
+    /// Links `record` to the chain: appends its canonical text to `out` and returns its seq,
+    /// with `head` moved on to it and a signed checkpoint queued every N records. The caller
+    /// stores the text (a run's records are written straight into the run).
     async fn link(
         &self,
         tx: &mut Tx<'_>,
         head: &mut Head,
         record: &Record<'_>,
         time: u64,
-    ) -> Result<(u64, String), Error> {
+        out: &mut String,
+    ) -> Result<u64, Error> {
         let seq = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
-        let text = record_text(record, seq, time, &head.hash);
-        head.hash = record_hash(&text);
+        let start = out.len();
+        push_record(out, record, seq, time, &head.hash);
+        let digest = Sha256::digest(out.get(start..).unwrap_or_default().as_bytes());
+        head.hash.clear();
+        head.hash.push_str("sha256:");
+        let _ = holdpoint_core::hex::write(&mut head.hash, &digest);
         head.seq = seq;
         head.dirty = true;
         if seq % self.checkpoint_every == 0 {
             self.write_checkpoint(tx, head, time).await?;
         }
-        Ok((seq, text))
+        Ok(seq)
     }
 
     async fn write_checkpoint(&self, tx: &mut Tx<'_>, head: &Head, time: u64) -> Result<(), Error> {
@@ -315,14 +322,13 @@ impl Store {
                 verdict: entry.verdict.map(VerdictKind::as_str),
                 detail: entry.detail,
             };
-            let (_, text) = self.link(&mut tx, &mut head, &record, now).await?;
-            run.push_str(&text);
+            self.link(&mut tx, &mut head, &record, now, &mut run).await?;
             run.push('\n');
         }
         let last = head.seq;
         tx.queue(
             "INSERT INTO audit_runs (first_seq, last_seq, time, records, packed) VALUES ($1, $2, $3, '', $4)",
-            vec![Arg::Int(to_db(first)?), Arg::Int(to_db(last)?), Arg::Int(to_db(now)?), Arg::Bytes(pack(&run))],
+            vec![Arg::Int(to_db(first)?), Arg::Int(to_db(last)?), Arg::Int(to_db(now)?), Arg::Bytes(pack_run(&run))],
         );
         self.commit(tx, head).await?;
         Ok(Some(last))
@@ -400,7 +406,7 @@ impl Store {
             let packed = sqlx::Row::try_get::<Option<Vec<u8>>, _>(row, 2).map_err(|e| Error::BadData(e.to_string()))?;
             let records = match packed {
                 None => col_str(row, 1)?,
-                Some(packed) => match unpack(&packed) {
+                Some(packed) => match unpack_run(&packed) {
                     Some(records) => records,
                     None => {
                         // Damaged: one record that is no record, for verification to report.
@@ -459,20 +465,19 @@ impl Store {
     }
 }
 
-/// A record's canonical JSON, written in key order without building a JSON tree (the audit
-/// writer makes one per decision). Keys: channel, detail, digest, hold_id, kind, prev, seq,
+/// Appends a record's canonical JSON, written in key order without building a JSON tree (the
+/// audit writer makes one per decision). Keys: channel, detail, digest, hold_id, kind, prev, seq,
 /// time, v, verdict.
-fn record_text(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {
+fn push_record(out: &mut String, record: &Record<'_>, seq: u64, time: u64, prev: &str) {
     use std::fmt::Write as _;
-    let mut out = String::with_capacity(256);
     out.push('{');
     if let Some(c) = record.channel {
         out.push_str("\"channel\":");
-        push_json_str(&mut out, c.as_str());
+        push_json_str(out, c.as_str());
         out.push(',');
     }
     out.push_str("\"detail\":");
-    record.detail.push_to(&mut out);
+    record.detail.push_to(out);
     if let Some(d) = record.digest {
         let _ = write!(out, ",\"digest\":\"{d}\"");
     }
@@ -480,26 +485,27 @@ fn record_text(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {
         let _ = write!(out, ",\"hold_id\":{}", id.get());
     }
     out.push_str(",\"kind\":");
-    push_json_str(&mut out, record.kind);
+    push_json_str(out, record.kind);
     out.push_str(",\"prev\":");
-    push_json_str(&mut out, prev);
+    push_json_str(out, prev);
     let _ = write!(out, ",\"seq\":{seq},\"time\":{time},\"v\":1");
     if let Some(v) = record.verdict {
         out.push_str(",\"verdict\":");
-        push_json_str(&mut out, v);
+        push_json_str(out, v);
     }
     out.push('}');
-    out
 }
 
-/// A run's text packed: LZ4 (block format), its length first as 4 bytes little-endian.
-fn pack(run: &str) -> Vec<u8> {
+/// A run's text packed as `audit_runs.packed` keeps it: LZ4 (block format), its length first
+/// as 4 bytes little-endian.
+pub fn pack_run(run: &str) -> Vec<u8> {
     lz4_flex::compress_prepend_size(run.as_bytes())
 }
 
-/// A packed run's text, or `None` when it is damaged. LZ4 expands at most 255 times, so a
-/// length beyond that is refused before anything is allocated for it.
-fn unpack(packed: &[u8]) -> Option<String> {
+/// A packed run's text, or `None` when it is damaged (the bytes are read from the database,
+/// which may have been tampered with). LZ4 expands at most 255 times, so a length beyond that
+/// is refused before anything is allocated for it.
+pub fn unpack_run(packed: &[u8]) -> Option<String> {
     let (len, body) = packed.split_first_chunk::<4>()?;
     if u32::from_le_bytes(*len) as usize > body.len().saturating_mul(255) {
         return None;
@@ -721,6 +727,12 @@ mod tests {
         obj.insert("detail".into(), detail);
         obj.insert("prev".into(), json!(prev));
         canonical_json(&Value::Object(obj))
+    }
+
+    fn record_text(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {
+        let mut out = String::new();
+        push_record(&mut out, record, seq, time, prev);
+        out
     }
 
     #[test]

@@ -55,7 +55,9 @@ mod settle;
 mod store;
 mod vault;
 
-pub use audit::{AuditEntry, AuditProblem, DecisionDetail, Detail, ExportFrom, ProblemKind, VerifyReport};
+pub use audit::{
+    AuditEntry, AuditProblem, DecisionDetail, Detail, ExportFrom, ProblemKind, VerifyReport, pack_run, unpack_run,
+};
 pub use error::Error;
 pub use hold::{Approval, Hold, HoldId, HoldState, NewHold};
 pub use keys::{ApproverKey, ApproverToken, Decision, SignedDecision, decision_message};
