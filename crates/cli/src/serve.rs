@@ -309,16 +309,15 @@ type Decided = (Action, Arc<Decision>);
 impl Recorder for StoreAudit {
     fn decided(&self, mut action: Action, decision: Arc<Decision>) {
         drop(std::mem::take(&mut action.effects));
-        let mut pending = match self.pending.lock() {
-            Ok(pending) if pending.len() < AUDIT_QUEUE => pending,
-            _ => {
-                if let Err(e) = crate::spool::record(&self.state, &action, &decision) {
-                    eprintln!("holdpoint: could not record a decision in the audit spool: {e}");
-                }
-                return;
-            }
-        };
-        pending.push((action, decision));
+        if let Ok(mut pending) = self.pending.lock()
+            && pending.len() < AUDIT_QUEUE
+        {
+            pending.push((action, decision));
+            return;
+        }
+        if let Err(e) = crate::spool::record(&self.state, &action, &decision) {
+            eprintln!("holdpoint: could not record a decision in the audit spool: {e}");
+        }
     }
 
     fn held(&self, hold: &Hold) {

@@ -365,7 +365,7 @@ impl Store {
         let stored = self.stored(single, runs, Some(n)).await?;
         if let Some(damaged) = stored.iter().find(|s| s.record.is_empty()) {
             return Err(Error::BadData(format!(
-                "the audit run from seq {} cannot be unpacked; `holdpoint audit verify` reports the damage",
+                "the audit record at seq {} cannot be read (a damaged run); `holdpoint audit verify` reports the damage",
                 damaged.seq
             )));
         }

@@ -90,13 +90,13 @@ pub struct PgProxy {
     vault: Option<Arc<Vault>>,
     /// TLS to the server, set up once (or why it cannot be).
     tls: UpstreamTls,
-    /// Effects by statement shape (literal-sensitive statements by exact text), so a shape is
+    /// Shapes by statement key (literal-sensitive statements by exact text), so a shape is
     /// parsed once.
     cache: Mutex<DecisionCache<Arc<Shape>>>,
-    /// Effects of extended-protocol statement texts, by exact text.
+    /// Shapes of extended-protocol statement texts, by exact text.
     prepared: Mutex<HashMap<String, Arc<Shape>>>,
     /// What each skeleton's texts are ([`shape`]): for a shape whose decision does not depend
-    /// on literal values, its effects, so a repeat costs a scan of the text, not a parse.
+    /// on literal values, that shape, so a repeat costs a scan of the text, not a parse.
     skeletons: Mutex<HashMap<String, Known>>,
 }
 
