@@ -37,10 +37,9 @@ pub struct AuditEntry {
 }
 
 /// What a record keeps besides its fixed fields: any JSON (a non-object is kept under
-/// `"value"`), or a decision's fields rendered once as canonical JSON by
-/// [`Detail::decision`] where the decision was made — a proxy makes one per request, so its
-/// detail is one string rather than a JSON tree of a dozen allocations built on one thread
-/// and freed on another.
+/// `"value"`), or a decision's fields rendered at once as canonical JSON by
+/// [`Detail::decision`] — a proxy's audit writer makes one per request, so its detail is one
+/// string rather than a JSON tree of a dozen allocations.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Detail(DetailForm);
 
