@@ -632,3 +632,157 @@ fn websocket_upgrades_pass_through_once_the_handshake_is_allowed() {
     stream.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"frames both ways");
 }
+
+/// A loopback upstream that answers each request with the next of its scripted responses,
+/// byte for byte (in small writes), and counts the connections it accepted.
+struct Scripted {
+    addr: SocketAddr,
+    connections: Arc<Mutex<usize>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+/// One scripted answer: its bytes, and whether the upstream closes the connection after it.
+type Answer = (Vec<u8>, bool);
+
+impl Scripted {
+    fn start(script: Vec<Answer>) -> Scripted {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
+        let (connections, requests) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(Vec::new())));
+        let (count, record) = (Arc::clone(&connections), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                *count.lock().unwrap() += 1;
+                let (script, record) = (Arc::clone(&script), Arc::clone(&record));
+                std::thread::spawn(move || {
+                    loop {
+                        let mut head = Vec::new();
+                        let mut byte = [0u8; 1];
+                        while !head.ends_with(b"\r\n\r\n") {
+                            if stream.read(&mut byte).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            head.push(byte[0]);
+                        }
+                        let head = String::from_utf8_lossy(&head).into_owned();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned))
+                            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+                        let mut body = vec![0u8; length];
+                        stream.read_exact(&mut body).unwrap();
+                        record.lock().unwrap().push(format!("{head}{}", String::from_utf8_lossy(&body)));
+                        let Some((answer, close)) = script.lock().unwrap().pop_front() else { return };
+                        for piece in answer.chunks(1000) {
+                            stream.write_all(piece).unwrap();
+                            stream.flush().unwrap();
+                        }
+                        if close {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Scripted { addr, connections, requests }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn connections(&self) -> usize {
+        *self.connections.lock().unwrap()
+    }
+}
+
+/// Plain-HTTP answers of every framing reach the agent intact, and the upstream connection is
+/// kept between requests unless the upstream closes it.
+#[test]
+fn plain_http_answers_of_every_framing_pass_and_upstream_connections_are_kept() {
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut fixed = b"HTTP/1.1 200 OK\r\ncontent-length: 300000\r\n\r\n".to_vec();
+    fixed.extend_from_slice(&big);
+    let upstream = Scripted::start(vec![
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n".to_vec(),
+            false,
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(), false),
+        (fixed, false),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\nx-kind: head\r\n\r\n".to_vec(), false),
+        (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nruns to the close".to_vec(), true),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh".to_vec(), false),
+    ]);
+    let dir = TempDir::new().unwrap();
+    let gw = Gateway::start("", "", &test_ca(dir.path()).pem);
+    // One agent connection, so one worker and its pool serve these three requests.
+    let out = dir.path().join("big");
+    let three = gw.curl(&[
+        "--max-time",
+        "10",
+        &upstream.url("/chunked"),
+        &upstream.url("/empty"),
+        &upstream.url("/big"),
+        "-o",
+        "/dev/stdout",
+        "-o",
+        "/dev/stdout",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(three.ok, "{three:?}");
+    assert!(three.body.starts_with("hello world\n200 1.1\n204 1.1"), "{three:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), big, "the large body arrived byte for byte");
+    assert_eq!(upstream.connections(), 1, "three requests, one upstream connection");
+
+    let head = gw.curl(&["--max-time", "10", "-I", &upstream.url("/head")]);
+    assert!(head.ok && head.status == 200, "a HEAD answer has no body, whatever its length says: {head:?}");
+    assert!(head.body.contains("content-length: 1000") && head.body.contains("x-kind: head"), "{head:?}");
+    let to_close = gw.curl(&["--max-time", "10", &upstream.url("/close")]);
+    assert_eq!((to_close.status, to_close.body.as_str()), (200, "runs to the close"), "{to_close:?}");
+    let after = gw.curl(&["--max-time", "10", &upstream.url("/after")]);
+    assert_eq!((after.status, after.body.as_str()), (200, "fresh"), "{after:?}");
+    let requests = upstream.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 6, "{requests:?}");
+    assert!(requests[3].starts_with("HEAD /head HTTP/1.1\r\n"), "{requests:?}");
+    assert!(requests[0].contains(&format!("host: {}\r\n", upstream.addr)), "{requests:?}");
+    assert!(upstream.connections() >= 2, "a connection the upstream closed is not used again");
+}
+
+/// A pooled connection the upstream closed while it sat idle is not used: the next request
+/// goes out on a new one.
+#[test]
+fn a_pooled_connection_the_upstream_closed_is_replaced() {
+    let upstream = Scripted::start(vec![
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst".to_vec(), true),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond".to_vec(), false),
+    ]);
+    let dir = TempDir::new().unwrap();
+    let gw = Gateway::start("", "", &test_ca(dir.path()).pem);
+    // The first answer does not say it closes: the proxy keeps the connection until it sees
+    // the close, before the second request.
+    let both = gw.curl(&["--max-time", "10", &upstream.url("/1"), &upstream.url("/2")]);
+    assert!(both.ok, "{both:?}");
+    assert!(both.body.starts_with("first\n200 1.1second"), "{both:?}");
+    assert_eq!(upstream.connections(), 2);
+}
+
+/// An answer that is not well-framed HTTP/1.1 is a bad gateway naming why, never passed on.
+#[test]
+fn a_malformed_upstream_answer_is_a_bad_gateway() {
+    let upstream = Scripted::start(vec![
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!".to_vec(), true),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\ncut short".to_vec(), true),
+    ]);
+    let dir = TempDir::new().unwrap();
+    let gw = Gateway::start("", "", &test_ca(dir.path()).pem);
+    let two = gw.curl(&["--max-time", "10", &upstream.url("/two-lengths")]);
+    assert_eq!(two.status, 502, "{two:?}");
+    assert!(two.json()["error"].as_str().unwrap().contains("two different content-lengths"), "{two:?}");
+    let short = gw.curl(&["--max-time", "10", &upstream.url("/short")]);
+    assert!(!short.ok, "a body cut short is not passed on as complete: {short:?}");
+}

@@ -112,6 +112,9 @@ impl Upstream {
         // The agent's body was read (or is streamed) already: its expectation is met here.
         req.headers_mut().remove(header::EXPECT);
         *req.version_mut() = Version::HTTP_11;
+        if !upgrading && crate::h1::applies(&req) {
+            return crate::h1::send(req).await.unwrap_or_else(|cause| bad_gateway(&cause));
+        }
         let Some(pools) = self.pools.get(SLOT.with(|slot| *slot)).or(self.pools.first()) else {
             return bad_gateway("no connection pool");
         };
@@ -136,7 +139,7 @@ impl Upstream {
 
 /// Drops hop-by-hop headers and those the `Connection` header names; an upgrade keeps
 /// `Connection: upgrade` and `Upgrade`.
-fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     if !HOP_BY_HOP.iter().any(|name| headers.contains_key(name)) {
         return;
     }

@@ -13,6 +13,8 @@
 //! - `aws`: AWS requests SigV4-signed with placeholder keys, signed again with the real pair.
 //! - `forward`: the pooled upstream client (TLS checked against the Mozilla roots plus
 //!   `SSL_CERT_FILE`), hop-by-hop headers, websocket upgrades.
+//! - `h1`: the direct path for plain-HTTP requests with small bodies: written and read on the
+//!   request's own task over connections pooled per worker thread.
 //! - [`mcp`]: the MCP gateway: JSON-RPC between an agent and an MCP server, every
 //!   `tools/call` decided through the same [`Gate`], tool lists checked, results redacted.
 //! - [`pg`]: the PostgreSQL proxy of each `[[postgres]]` block: placeholder authentication,
@@ -29,6 +31,7 @@ mod connect;
 mod decide;
 mod error;
 mod forward;
+mod h1;
 mod inject;
 mod listener;
 pub mod mcp;
@@ -39,6 +42,7 @@ pub use ca::{CA_CERT_FILE, CA_KEY_FILE, Ca};
 pub use decide::{Gate, Recorder, refusal_json};
 pub use error::Error;
 pub use forward::Upstream;
+pub use h1::read_response;
 pub use inject::{Credentials, Injected, NoCredentials, Outgoing, VaultCredentials};
 pub use listener::{Proxy, serve, serve_unix};
 pub use mcp::{McpHttp, McpServer, serve_mcp, serve_mcp_http};

@@ -308,9 +308,11 @@ impl Worker {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (finished, done) = tokio::sync::oneshot::channel();
         std::thread::Builder::new().name(format!("holdpoint-proxy-{i}")).spawn(move || {
+            crate::h1::pool_here();
             runtime.block_on(async {
                 let _ = stopped.await;
             });
+            crate::h1::drop_pool();
             drop(runtime);
             let _ = finished.send(());
         })?;
