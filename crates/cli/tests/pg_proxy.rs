@@ -70,7 +70,7 @@ fn text(out: &Output) -> (String, String) {
 }
 
 struct Gateway {
-    _serve: Serve,
+    serve: Serve,
     pg: String,
 }
 
@@ -79,7 +79,18 @@ fn serve(home: &Path, key: &Path) -> Gateway {
     const PG: &str = "PostgreSQL proxy prod listening on postgres://";
     let serve = Serve::start(home, key, |lines| lines.last().is_some_and(|l| l.contains(PG)));
     let pg = serve.after(PG, '/').unwrap();
-    Gateway { _serve: serve, pg }
+    Gateway { serve, pg }
+}
+
+/// The scheduling policy of the process's thread named `name` (`/proc/PID/task/*/stat`,
+/// field 41: 0 normal, 3 batch).
+fn thread_policy(pid: u32, name: &str) -> Option<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.find_map(|task| {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+        let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+        // Fields from the third on; the policy is the 41st.
+        (comm == name).then(|| rest.split(' ').nth(41 - 3)?.parse().ok())?
+    })
 }
 
 /// Sends a typed message.
@@ -202,6 +213,9 @@ fn statements_are_decided_held_released_once_and_the_real_password_stays_hidden(
     let (ok, rows, err) = run(&["-c", "SELECT name FROM users ORDER BY id"], None);
     assert!(ok, "{err}");
     assert_eq!(rows, "ada\ngrace\n");
+    // The sessions' thread (its name cut to 15 bytes) runs as a batch thread: it does not
+    // preempt what runs on every message.
+    assert_eq!(thread_policy(gw.serve.pid(), "holdpoint-pg-pr"), Some(3), "SCHED_BATCH");
     let (ok, rows, err) = run(&["-c", "SELECT 1; SELECT 'two'"], None);
     assert!(ok, "{err}");
     assert_eq!(rows, "1\ntwo\n");

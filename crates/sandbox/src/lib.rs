@@ -42,6 +42,19 @@ pub use layout::{Bridge, BridgeTarget, Entry, Layout, Request};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::SigSet;
 
+/// Puts the calling thread under the `SCHED_BATCH` scheduling policy, for an event loop that
+/// passes messages between other processes (the PostgreSQL proxy's sessions' thread).
+///
+/// Under the default policy each wake-up of such a thread preempts whatever is running, and
+/// the peer it just woke preempts it in turn. A batch thread does not preempt on wake-up (the
+/// scheduler's tick still shares the CPU fairly): it runs when a CPU comes free and finds more
+/// messages ready at once, for fewer context switches. The cost is latency, and only while
+/// every core is busy with other work: a wake-up waits for the running task's slice, a few
+/// milliseconds at most. Needs no privilege.
+pub fn batch_scheduling() -> std::io::Result<()> {
+    sys::sched_batch()
+}
+
 /// The hidden subcommand of the calling binary that [`run`] re-executes into when the caller
 /// has more than one thread (namespaces need a single-threaded process); it must call
 /// [`run_from_fd`] with the descriptor given after it.

@@ -90,6 +90,16 @@ pub fn drop_all_capabilities() -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
+/// Puts the calling thread under `SCHED_BATCH` (no privilege needed).
+#[allow(unsafe_code)]
+pub fn sched_batch() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 names the calling thread, and `param` is valid for the call's duration,
+    // which only reads it.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
 /// `prctl(2)` with integer arguments (the options the sandbox uses take no pointers).
 #[allow(unsafe_code)]
 pub fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> io::Result<libc::c_int> {

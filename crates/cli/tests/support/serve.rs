@@ -38,6 +38,12 @@ impl Serve {
         serve
     }
 
+    /// The process id.
+    #[allow(dead_code, reason = "each test crate compiles this module; not every one asks")]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What follows `marker` on the first start-up line that has it, up to `end`.
     #[allow(dead_code, reason = "each test crate compiles this module; not every one asks")]
     pub fn after(&self, marker: &str, end: char) -> Option<String> {
