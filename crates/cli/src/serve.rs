@@ -24,6 +24,8 @@ use crate::home::Home;
 const GRACE: Duration = Duration::from_secs(10);
 /// Decisions waiting for the audit log before a request writes its own to the spool.
 const AUDIT_QUEUE: usize = 64 * 1024;
+/// The largest emptied queue the audit writer keeps to swap in next time.
+const AUDIT_SPARE_MAX: usize = 4096;
 /// How often waiting decisions are appended to the audit log.
 const AUDIT_EVERY: Duration = Duration::from_millis(10);
 
@@ -344,12 +346,24 @@ fn audit_entry(action: &Action, decision: &Decision) -> AuditEntry {
 
 /// Appends the waiting decisions to the audit log every [`AUDIT_EVERY`] until `stop`, then
 /// once more.
+///
+/// The queue is swapped for the previous batch's emptied one, so the proxies that fill it find
+/// room already there instead of growing a new queue from nothing each time (copying it on the
+/// way); one that grew past [`AUDIT_SPARE_MAX`] in a burst is not kept.
 async fn write_audit(store: Store, pending: Arc<Mutex<Vec<Decided>>>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut spare = Vec::new();
     loop {
         let stopping = *stop.borrow();
-        let decided = pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        let mut decided = match pending.lock() {
+            Ok(mut p) => std::mem::replace(&mut *p, std::mem::take(&mut spare)),
+            Err(_) => Vec::new(),
+        };
         let count = decided.len();
         let batch = decided.iter().map(|(action, decision)| audit_entry(action, decision)).collect();
+        decided.clear();
+        if decided.capacity() <= AUDIT_SPARE_MAX {
+            spare = decided;
+        }
         if let Err(e) = store.audit_decisions(batch, unix_now()).await {
             eprintln!("holdpoint: {count} decision(s) could not be written to the audit log: {e}");
         }
