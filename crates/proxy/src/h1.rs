@@ -125,8 +125,8 @@ pub(crate) async fn send(req: Request<ProxyBody>) -> Result<Response<ProxyBody>,
     let key = format!("{host}:{port}");
     let out = request_bytes(&parts, &key, port == 80, &body);
     let head_only = parts.method == Method::HEAD;
-    // Idempotent requests are sent again once when a pooled connection turns out closed
-    // before any of the response came (RFC 9110 §9.2.2).
+    // Idempotent requests are sent again once when a pooled connection turns out closed or
+    // broken before any of the response came (RFC 9110 §9.2.2).
     let retry = parts.method.is_idempotent();
     let mut pooled = take(&key);
     loop {
@@ -137,10 +137,11 @@ pub(crate) async fn send(req: Request<ProxyBody>) -> Result<Response<ProxyBody>,
         };
         match exchange(&mut stream, &out, head_only).await {
             Ok((response, framing, buf)) => return Ok(respond(response, framing, buf, stream, key)),
-            Err(Failed::Stale) if reused && retry => continue,
-            Err(Failed::Stale) => return Err("the upstream server closed the connection without answering".into()),
-            Err(Failed::Io(e)) if reused && retry && e.kind() != std::io::ErrorKind::InvalidData => continue,
-            Err(Failed::Io(e)) => return Err(e.to_string()),
+            Err(Failed::Unanswered(_)) if reused && retry => continue,
+            Err(Failed::Unanswered(None)) => {
+                return Err("the upstream server closed the connection without answering".into());
+            }
+            Err(Failed::Unanswered(Some(e)) | Failed::Io(e)) => return Err(e.to_string()),
         }
     }
 }
@@ -185,15 +186,10 @@ fn request_bytes(parts: &hyper::http::request::Parts, authority: &str, default_p
 }
 
 enum Failed {
-    /// The connection closed before a byte of the response came.
-    Stale,
+    /// Not a byte of the response came: the connection closed (`None`) or failed.
+    Unanswered(Option<std::io::Error>),
+    /// The response began and then failed or was malformed.
     Io(std::io::Error),
-}
-
-impl From<std::io::Error> for Failed {
-    fn from(e: std::io::Error) -> Failed {
-        Failed::Io(e)
-    }
 }
 
 /// Writes the request and reads the response head (1xx interim responses skipped).
@@ -202,13 +198,13 @@ async fn exchange(
     out: &[u8],
     head_only: bool,
 ) -> Result<(Response<()>, Framing, BytesMut), Failed> {
-    stream.write_all(out).await?;
+    stream.write_all(out).await.map_err(|e| Failed::Unanswered(Some(e)))?;
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut answered = false;
     loop {
         if !buf.is_empty() {
             answered = true;
-            if let Some((len, response, framing)) = parse_head(&buf, head_only)? {
+            if let Some((len, response, framing)) = parse_head(&buf, head_only).map_err(Failed::Io)? {
                 buf.advance(len);
                 match framing {
                     Some(framing) => return Ok((response, framing, buf)),
@@ -216,15 +212,17 @@ async fn exchange(
                 }
             }
         }
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Err(if answered {
-                Failed::Io(std::io::Error::new(
+        match stream.read_buf(&mut buf).await {
+            Ok(0) if answered => {
+                return Err(Failed::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "the upstream server closed the connection in the middle of its response head",
-                ))
-            } else {
-                Failed::Stale
-            });
+                )));
+            }
+            Ok(0) => return Err(Failed::Unanswered(None)),
+            Ok(_) => {}
+            Err(e) if answered => return Err(Failed::Io(e)),
+            Err(e) => return Err(Failed::Unanswered(Some(e))),
         }
     }
 }
