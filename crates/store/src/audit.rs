@@ -311,7 +311,12 @@ impl Store {
         }
         let (mut tx, mut head) = self.begin().await?;
         let first = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
-        let mut run = String::with_capacity(entries.len() * 512);
+        // Taken, not locked: the lock is never held across an await. A batch that finds it
+        // taken (two writers at once) starts from empty buffers.
+        let mut scratch = self.inner.audit_scratch.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
+        let run = &mut scratch.run;
+        run.clear();
+        run.reserve(entries.len() * 512);
         for entry in entries {
             let record = Record {
                 kind: "decision",
@@ -321,13 +326,18 @@ impl Store {
                 verdict: entry.verdict.map(VerdictKind::as_str),
                 detail: entry.detail,
             };
-            self.link(&mut tx, &mut head, &record, now, &mut run).await?;
+            self.link(&mut tx, &mut head, &record, now, run).await?;
             run.push('\n');
         }
         let last = head.seq;
+        let packed = scratch.pack();
+        if let Ok(mut kept) = self.inner.audit_scratch.lock() {
+            scratch.shrink();
+            *kept = scratch;
+        }
         tx.queue(
             "INSERT INTO audit_runs (first_seq, last_seq, time, records, packed) VALUES ($1, $2, $3, '', $4)",
-            vec![Arg::Int(to_db(first)?), Arg::Int(to_db(last)?), Arg::Int(to_db(now)?), Arg::Bytes(pack_run(&run))],
+            vec![Arg::Int(to_db(first)?), Arg::Int(to_db(last)?), Arg::Int(to_db(now)?), Arg::Bytes(packed)],
         );
         self.commit(tx, head).await?;
         Ok(Some(last))
@@ -499,6 +509,51 @@ fn push_record(out: &mut String, record: &Record<'_>, seq: u64, time: u64, prev:
 /// as 4 bytes little-endian.
 pub fn pack_run(run: &str) -> Vec<u8> {
     lz4_flex::compress_prepend_size(run.as_bytes())
+}
+
+/// Scratch buffers larger than this are not kept for the next batch (a burst's).
+const SCRATCH_KEEP_MAX: usize = 4 << 20;
+
+/// Where a batch of audit records is written and packed, kept from one batch to the next: a
+/// busy proxy's batch runs to hundreds of kilobytes, and buffers that size made afresh and freed
+/// every few milliseconds go back to the kernel between batches, to be faulted in (and zeroed)
+/// again, with a TLB shootdown on every core each time they are given back.
+#[derive(Default)]
+pub(crate) struct AuditScratch {
+    /// The run's records, one per line.
+    run: String,
+    /// LZ4's output, at its largest size for the run.
+    out: Vec<u8>,
+    table: Option<lz4_flex::block::CompressTable>,
+}
+
+impl AuditScratch {
+    /// The run packed as [`pack_run`] packs it, in a buffer of its own size.
+    fn pack(&mut self) -> Vec<u8> {
+        let input = self.run.as_bytes();
+        let Ok(len) = u32::try_from(input.len()) else { return pack_run(&self.run) };
+        let need = 4 + lz4_flex::block::get_maximum_output_size(input.len());
+        if self.out.len() < need {
+            self.out.resize(need, 0);
+        }
+        let table = self.table.get_or_insert_with(lz4_flex::block::CompressTable::large);
+        let (prefix, body) = self.out.split_at_mut(4);
+        prefix.copy_from_slice(&len.to_le_bytes());
+        match lz4_flex::block::compress_into_with_table(input, body, table) {
+            Ok(n) => self.out.get(..4 + n).map_or_else(|| pack_run(&self.run), <[u8]>::to_vec),
+            Err(_) => pack_run(&self.run),
+        }
+    }
+
+    /// Lets go of buffers a burst grew past [`SCRATCH_KEEP_MAX`].
+    fn shrink(&mut self) {
+        if self.run.capacity() > SCRATCH_KEEP_MAX {
+            self.run = String::new();
+        }
+        if self.out.capacity() > SCRATCH_KEEP_MAX {
+            self.out = Vec::new();
+        }
+    }
 }
 
 /// A packed run's text, or `None` when it is damaged (the bytes are read from the database,
@@ -697,6 +752,25 @@ fn check_head(head: &SignedHead, hashes: &[String], key: &VerifyingKey, last_che
 mod tests {
     use super::*;
     use serde_json::{Map, json};
+
+    /// Runs packed in kept buffers read back as they were and as `pack_run` packs them, when a
+    /// batch follows a larger one (stale bytes past its end) and across the hash table's two
+    /// sizes (inputs below and above 64 KiB).
+    #[test]
+    fn scratch_packs_as_pack_run_does() {
+        let mut scratch = AuditScratch::default();
+        for records in [300usize, 2, 0, 1, 1000, 7] {
+            scratch.run.clear();
+            for i in 0..records {
+                scratch.run.push_str(&format!("{{\"seq\":{i},\"prev\":\"sha256:{:064x}\"}}\n", i * 7919));
+            }
+            let packed = scratch.pack();
+            assert_eq!(unpack_run(&packed).as_deref(), Some(scratch.run.as_str()), "{records} records");
+            assert_eq!(unpack_run(&pack_run(&scratch.run)), unpack_run(&packed));
+            assert_eq!(packed.get(..4), Some(&u32::try_from(scratch.run.len()).unwrap().to_le_bytes()[..]));
+        }
+        assert!(scratch.out.len() > 64 * 1024, "the largest batch's buffer is kept");
+    }
 
     /// The record as first defined: a JSON object of these fields, made canonical.
     fn reference(record: &Record<'_>, seq: u64, time: u64, prev: &str) -> String {

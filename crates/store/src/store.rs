@@ -14,7 +14,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Database, Row, TransactionMa
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::audit::GENESIS;
+use crate::audit::{AuditScratch, GENESIS};
 use crate::error::is_corruption;
 use crate::keys::{hex, netstrings, random_seed, sign_hex, unhex};
 
@@ -78,6 +78,9 @@ pub(crate) struct Inner {
     /// Whether `writer` may still be inside a transaction that was given up (an error, or a
     /// caller that stopped waiting): whoever takes it next rolls back first.
     writer_dirty: AtomicBool,
+    /// The buffers a batch of audit records is written and packed in, kept from one batch to
+    /// the next (see [`AuditScratch`]).
+    pub(crate) audit_scratch: std::sync::Mutex<AuditScratch>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -450,6 +453,7 @@ impl Store {
             commits: AtomicU64::new(0),
             wal_checkpointing: AtomicBool::new(false),
             writer_dirty: AtomicBool::new(false),
+            audit_scratch: std::sync::Mutex::default(),
         };
         Ok(Store { inner: Arc::new(inner), checkpoint_every: DEFAULT_CHECKPOINT_EVERY })
     }
