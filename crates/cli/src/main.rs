@@ -436,6 +436,7 @@ enum PolicyCommand {
 }
 
 fn main() -> ExitCode {
+    holdpoint_sandbox::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),

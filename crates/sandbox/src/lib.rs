@@ -55,6 +55,28 @@ pub fn batch_scheduling() -> std::io::Result<()> {
     sys::sched_batch()
 }
 
+/// How long memory the process freed stays with it before the allocator gives it back to the
+/// kernel, in milliseconds (mimalloc's own default is 10).
+pub const FREED_MEMORY_KEPT_MS: std::ffi::c_long = 1000;
+
+/// Has the allocator keep freed memory for [`FREED_MEMORY_KEPT_MS`] before giving it back to
+/// the kernel. A long-running `serve` frees and makes again buffers of hundreds of kilobytes
+/// every few milliseconds (the audit writer's batches); given back after mimalloc's default
+/// 10 ms, each is faulted in and zeroed anew on its next use, and every give-back interrupts
+/// every core running one of the process's threads to flush its TLB. Call it first in `main`,
+/// before any thread starts (the allocator reads its options unsynchronised).
+/// Left alone when `MIMALLOC_PURGE_DELAY` is set: whoever set it chose otherwise.
+pub fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        sys::mimalloc_option_set(sys::MI_OPTION_PURGE_DELAY, FREED_MEMORY_KEPT_MS);
+    }
+}
+
+/// How long the allocator keeps freed memory before giving it back, in milliseconds.
+pub fn freed_memory_kept_ms() -> std::ffi::c_long {
+    sys::mimalloc_option_get(sys::MI_OPTION_PURGE_DELAY)
+}
+
 /// The hidden subcommand of the calling binary that [`run`] re-executes into when the caller
 /// has more than one thread (namespaces need a single-threaded process); it must call
 /// [`run_from_fd`] with the descriptor given after it.

@@ -100,6 +100,27 @@ pub fn sched_batch() -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
+/// mimalloc's `mi_option_purge_delay` (v2's `mi_option_e`, in declaration order; the build
+/// takes mimalloc v2, see the workspace's Cargo.toml): how long, in milliseconds, memory freed
+/// stays committed before it is given back to the kernel.
+pub const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Sets one of mimalloc's numeric options. Call it before any thread starts: mimalloc reads its
+/// options without synchronisation.
+#[allow(unsafe_code)]
+pub fn mimalloc_option_set(option: libmimalloc_sys::mi_option_t, value: std::ffi::c_long) {
+    // SAFETY: plain integers in, no memory passed; an option outside mimalloc's range is
+    // ignored by it. Callers set options while the process has one thread.
+    unsafe { libmimalloc_sys::mi_option_set(option, value) }
+}
+
+/// A mimalloc option's value.
+#[allow(unsafe_code)]
+pub fn mimalloc_option_get(option: libmimalloc_sys::mi_option_t) -> std::ffi::c_long {
+    // SAFETY: a plain integer in and out; an option outside the range reads as 0.
+    unsafe { libmimalloc_sys::mi_option_get(option) }
+}
+
 /// `prctl(2)` with integer arguments (the options the sandbox uses take no pointers).
 #[allow(unsafe_code)]
 pub fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> io::Result<libc::c_int> {
