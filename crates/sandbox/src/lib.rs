@@ -65,6 +65,7 @@ pub const FREED_MEMORY_KEPT_MS: std::ffi::c_long = 1000;
 /// 10 ms, each is faulted in and zeroed anew on its next use, and every give-back interrupts
 /// every core running one of the process's threads to flush its TLB. Call it first in `main`,
 /// before any thread starts (the allocator reads its options unsynchronised).
+///
 /// Left alone when `MIMALLOC_PURGE_DELAY` is set: whoever set it chose otherwise.
 pub fn keep_freed_memory() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {

@@ -753,9 +753,9 @@ mod tests {
     use super::*;
     use serde_json::{Map, json};
 
-    /// Runs packed in kept buffers read back as they were and as `pack_run` packs them, when a
-    /// batch follows a larger one (stale bytes past its end) and across the hash table's two
-    /// sizes (inputs below and above 64 KiB).
+    /// Runs packed in kept buffers (and a kept hash table) read back as they were and as
+    /// `pack_run` packs them, when a batch follows a larger one (stale bytes past its end), for
+    /// inputs below and above 64 KiB.
     #[test]
     fn scratch_packs_as_pack_run_does() {
         let mut scratch = AuditScratch::default();
