@@ -65,8 +65,11 @@ pub fn detail<'a>(action: &'a Action, decision: &'a Decision) -> DecisionDetail<
     }
 }
 
-/// The first `n` characters of `s`.
+/// The first `n` characters of `s` (no counting when it has no more than `n` bytes).
 fn first_chars(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
     s.char_indices().nth(n).and_then(|(end, _)| s.get(..end)).unwrap_or(s)
 }
 
@@ -114,5 +117,6 @@ mod tests {
         assert_eq!(first_chars("abc", 9), "abc");
         assert_eq!(first_chars("éü✓x", 3), "éü✓");
         assert_eq!(first_chars("", 0), "");
+        assert_eq!(first_chars("éü✓", 5), "éü✓");
     }
 }

@@ -1,6 +1,6 @@
 //! `ActionDigest`: the identity an approval is bound to.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,9 +32,16 @@ pub struct ActionDigest([u8; 32]);
 
 impl ActionDigest {
     /// The digest of one action's identity.
+    /// The encoding is hashed as it is written, not gathered first: every audit record of a
+    /// proxy's decision has one.
     pub fn of(channel: Channel, workspace: &str, target: &str, input: &str) -> Self {
-        let bytes = Self::canonical_encoding(channel, workspace, target, input);
-        ActionDigest(Sha256::digest(&bytes).into())
+        let mut hasher = Sha256::new();
+        for field in [DOMAIN, channel.as_str(), workspace, target, input] {
+            let _ = write!(Hashed(&mut hasher), "{}:", field.len());
+            hasher.update(field.as_bytes());
+            hasher.update(b",");
+        }
+        ActionDigest(hasher.finalize().into())
     }
 
     /// The exact bytes that are hashed.
@@ -69,14 +76,24 @@ impl fmt::Debug for ActionDigest {
 /// assert_eq!(holdpoint_core::netstrings(&["ab", ""]), b"2:ab,0:,");
 /// ```
 pub fn netstrings(fields: &[&str]) -> Vec<u8> {
+    use std::io::Write as _;
     let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 12).sum());
     for field in fields {
-        out.extend_from_slice(field.len().to_string().as_bytes());
-        out.push(b':');
+        let _ = write!(out, "{}:", field.len());
         out.extend_from_slice(field.as_bytes());
         out.push(b',');
     }
     out
+}
+
+/// Text written into a hash.
+struct Hashed<'a>(&'a mut Sha256);
+
+impl fmt::Write for Hashed<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// A string that is not `sha256:` followed by 64 lower-case hex digits.

@@ -164,3 +164,18 @@ fn obligations_only_get_stricter() {
     let b = Obligations { approvers: 2, delay_secs: 0, ttl_secs: 3600, soft_delete: true };
     assert_eq!(a.strictest(b), Obligations { approvers: 2, delay_secs: 600, ttl_secs: 3600, soft_delete: true });
 }
+
+/// The digest is SHA-256 of exactly the documented encoding, whatever the field lengths (it is
+/// hashed as it is written, not from `canonical_encoding`'s bytes).
+#[test]
+fn digest_hashes_the_canonical_encoding() {
+    use sha2::Digest as _;
+    let long = "x".repeat(12_345);
+    for (target, input) in
+        [("", ""), ("t", "ls"), ("a".repeat(9).as_str(), "b".repeat(10).as_str()), ("", long.as_str())]
+    {
+        let bytes = ActionDigest::canonical_encoding(Channel::Sql, "/w", target, input);
+        let expected = format!("sha256:{}", holdpoint_core::hex::encode(&sha2::Sha256::digest(&bytes)));
+        assert_eq!(digest(Channel::Sql, "/w", target, input), expected);
+    }
+}
