@@ -5,7 +5,8 @@
 #   nginx           wrk → nginx (reverse proxy, keep-alive to the upstream) → upstream
 #   holdpoint       wrk → holdpoint serve (absolute-form requests) → upstream
 #   holdpoint-distinct  the same with a new path on every request, so every decision runs the
-#                   classifier and Cedar (the policy's decisions are memoised per effects)
+#                   classifier (the policy's decisions are memoised per request shape; the
+#                   built-in policies read no target ids, so Cedar runs once for all paths)
 #   holdpoint+vault the same, with a vault placeholder in Authorization replaced by its secret
 #   holdpoint-tls   wrk → socat (does the CONNECT) → holdpoint serve (TLS interception) → TLS upstream
 #   direct-tls      wrk → TLS upstream (the baseline of the TLS row)

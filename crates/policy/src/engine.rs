@@ -78,6 +78,8 @@ pub struct Engine {
     mode: Mode,
     strict: bool,
     refusal: Option<String>,
+    /// Whether some policy can tell two targets apart by their id (see [`Engine::reads_target_ids`]).
+    reads_target_ids: bool,
 }
 
 impl Engine {
@@ -92,6 +94,7 @@ impl Engine {
             mode: if profile == Profile::Observe { Mode::Observe } else { Mode::Enforce },
             strict: false,
             refusal: None,
+            reads_target_ids: false,
         };
         engine.add_file(&PolicyFile::new("<guarded>", GUARDED), Error::Policy)?;
         if profile == Profile::Strict {
@@ -114,6 +117,17 @@ impl Engine {
     /// Whether verdicts are enforced.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Whether some loaded policy can tell two targets apart by their id: it reads an `id`
+    /// attribute (`resource.id like "*prod*"`), names an entity other than a verb
+    /// (`resource == Holdpoint::Target::"..."`, `resource in [...]`), or has a slot. When none
+    /// does, two effects that differ only in their targets' ids are decided alike (the built-in
+    /// profiles read kinds, tags, reversibility and scope only), which is what lets a proxy reuse
+    /// one decision for every URL of a request shape. A policy whose form cannot be read counts
+    /// as reading ids.
+    pub fn reads_target_ids(&self) -> bool {
+        self.reads_target_ids
     }
 
     /// Add the `strict` profile's policies (a project may ask for them).
@@ -181,6 +195,7 @@ impl Engine {
             }
         }
         for c in checked {
+            self.reads_target_ids |= reads_target_id(&c.policy);
             let set = if c.role == Role::Obligation { &mut self.obligation_set } else { &mut self.decide_set };
             set.add(c.policy.clone()).map_err(|e| wrap(Located::at(&file.name, &file.text, 0, e.to_string())))?;
             self.meta.insert(c.id.clone(), c);
@@ -337,6 +352,34 @@ fn apply(base: Obligations, c: &Checked) -> Obligations {
         delay_secs: a.delay_secs.unwrap_or(base.delay_secs),
         ttl_secs: a.ttl_secs.unwrap_or(base.ttl_secs),
         soft_delete: a.soft_delete.unwrap_or(base.soft_delete),
+    }
+}
+
+/// Whether `policy` can tell targets apart by their id (see [`Engine::reads_target_ids`]),
+/// read from its JSON form: an `id` attribute read or tested anywhere, an entity named that is
+/// not an action (`{"type": ..., "id": ...}`, in a scope or an expression), or a slot.
+fn reads_target_id(policy: &cedar_policy::Policy) -> bool {
+    policy.to_json().map_or(true, |json| names_target(&json))
+}
+
+fn names_target(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let reads_id = map.get("attr").is_some_and(|attr| match attr {
+                Value::String(name) => name == "id",
+                Value::Array(path) => path.iter().any(|name| name == "id"),
+                _ => true,
+            });
+            let names_entity =
+                map.contains_key("id") && map.get("type").is_some_and(|t| t.as_str() != Some("Holdpoint::Action"));
+            reads_id
+                || names_entity
+                || map.contains_key("slot")
+                || map.iter().any(|(key, v)| key != "annotations" && names_target(v))
+        }
+        Value::Array(items) => items.iter().any(names_target),
+        _ => false,
     }
 }
 

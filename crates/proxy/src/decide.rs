@@ -3,11 +3,14 @@
 //! the approval queue. The refusal bodies are built here from core's `Denial`, the one wording
 //! every wire shares.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of};
-use holdpoint_core::{Action, Actor, Channel, Denial, Effect, Obligations, Verdict, VerdictKind, push_json_str};
+use holdpoint_core::{
+    Action, Actor, Channel, Denial, Effect, Obligations, Reversibility, Scope, TargetKind, Verb, Verdict, VerdictKind,
+    push_json_str,
+};
 use holdpoint_policy::config::{Config, HostTags, UnknownHosts};
 use holdpoint_policy::{Decision, Engine, Mode};
 use holdpoint_store::{Hold, NewHold, Settled, Store, unix_now};
@@ -68,11 +71,12 @@ pub struct Gate {
     recorder: Arc<dyn Recorder>,
     credentials: Arc<dyn Credentials>,
     rule_hosts: Vec<HostTags>,
-    /// Decisions made, by effects: every other input of a decision (the policy, the channel,
-    /// the empty workspace, no agent) is fixed for the gate's life, so equal effects are
-    /// decided equally and Cedar runs once per distinct request shape.
-    /// Shared, so a hit costs no copy of the decision.
-    memo: Mutex<HashMap<Vec<Effect>, Arc<Decision>>>,
+    /// Decisions made, by everything the policy is given (see [`PolicyKey`]): equal keys are
+    /// decided equally, so Cedar runs once per request shape. Shared, so a hit costs no copy
+    /// of the decision.
+    memo: Mutex<HashMap<PolicyKey, Arc<Decision>>>,
+    /// Whether a policy reads targets' ids, so that they are part of the memo's key.
+    ids_matter: bool,
     /// When each vault secret's `last used` was last written (at most once a minute).
     touched: Mutex<HashMap<String, u64>>,
 }
@@ -114,8 +118,10 @@ impl Gate {
         recorder: Arc<dyn Recorder>,
         credentials: Arc<dyn Credentials>,
     ) -> Gate {
+        let ids_matter = engine.reads_target_ids();
         Gate {
             engine,
+            ids_matter,
             config,
             store,
             recorder,
@@ -262,7 +268,13 @@ impl Gate {
     /// The policy's decision, from the memo (shared, not copied) when these effects were
     /// decided before.
     pub(crate) fn shared_policy(&self, action: &Action) -> Arc<Decision> {
-        if let Some(hit) = self.memo.lock().ok().and_then(|memo| memo.get(action.effects.as_slice()).cloned()) {
+        let key = PolicyKey {
+            channel: action.channel,
+            agent: action.actor.agent.clone(),
+            workspace: action.actor.workspace.clone(),
+            effects: action.effects.iter().map(|e| EffectKey::of(e, self.ids_matter)).collect(),
+        };
+        if let Some(hit) = self.memo.lock().ok().and_then(|memo| memo.get(&key).cloned()) {
             return hit;
         }
         let decision = Arc::new(self.engine.decide(action));
@@ -270,7 +282,7 @@ impl Gate {
             if memo.len() >= MEMO_MAX {
                 memo.clear();
             }
-            memo.insert(action.effects.clone(), Arc::clone(&decision));
+            memo.insert(key, Arc::clone(&decision));
         }
         decision
     }
@@ -362,6 +374,43 @@ impl Gate {
             Err(e) => {
                 Err(Denial::Held { hold_id: None, reason: format!("{reason}; and the approval queue failed: {e}") })
             }
+        }
+    }
+}
+
+/// Everything a decision is made of besides the policy: the channel, the agent, the workspace
+/// and each effect as the policy sees it.
+#[derive(PartialEq, Eq, Hash)]
+struct PolicyKey {
+    channel: Channel,
+    agent: Option<String>,
+    workspace: String,
+    effects: Vec<EffectKey>,
+}
+
+/// What the policy is given of an effect: its verb, its target's kind and tags, its
+/// reversibility and scope, and its target's id only when a policy reads ids
+/// ([`Engine::reads_target_ids`]). The classifier's rule and explanation never reach the policy.
+/// Without ids, every URL, table or path of one request shape shares a decision.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct EffectKey {
+    verb: Verb,
+    kind: TargetKind,
+    tags: BTreeSet<String>,
+    reversibility: Reversibility,
+    scope: Scope,
+    id: Option<String>,
+}
+
+impl EffectKey {
+    fn of(effect: &Effect, with_id: bool) -> EffectKey {
+        EffectKey {
+            verb: effect.verb,
+            kind: effect.target.kind,
+            tags: effect.target.tags.clone(),
+            reversibility: effect.reversibility,
+            scope: effect.scope,
+            id: with_id.then(|| effect.target.id.clone()),
         }
     }
 }
@@ -483,6 +532,53 @@ pub fn refusal_json(denial: &Denial) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keeps every decision the gate records.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Arc<Decision>>>);
+
+    impl Recorder for Kept {
+        fn decided(&self, _: Action, decision: Arc<Decision>) {
+            self.0.lock().unwrap().push(decision);
+        }
+        fn held(&self, _: &Hold) {}
+    }
+
+    async fn gate(dir: &std::path::Path, policies: &[holdpoint_policy::PolicyFile]) -> (Gate, Arc<Kept>) {
+        let store = Store::open_sqlite(dir).await.unwrap();
+        let engine = Engine::new(holdpoint_policy::Profile::Guarded, policies).unwrap();
+        let kept = Arc::new(Kept::default());
+        let gate = Gate::new(engine, Config::default(), store, kept.clone(), Arc::new(crate::NoCredentials));
+        (gate, kept)
+    }
+
+    /// Under policies that never read a target's id, every URL of one request shape shares one
+    /// decision (Cedar ran once); a policy that reads ids has each URL decided on its own, so a
+    /// decision made for one URL is never reused for another it would refuse.
+    #[tokio::test]
+    async fn urls_share_a_decision_unless_a_policy_reads_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gate_, kept) = gate(dir.path(), &[]).await;
+        for url in ["http://api.example.com/a", "http://api.example.com/b/c?x=1", "http://api.example.com/admin"] {
+            assert!(gate_.decide_request("GET", url, &[], b"").await.is_ok(), "{url}");
+        }
+        let decisions = kept.0.lock().unwrap().clone();
+        assert_eq!(decisions.len(), 3);
+        assert!(decisions.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one shared decision");
+
+        let dir = tempfile::tempdir().unwrap();
+        let admin = holdpoint_policy::PolicyFile::new(
+            "user.cedar",
+            "@id(\"deny-admin\")\n@verdict(\"deny\")\n@reason(\"admin paths are off limits\")\n\
+             forbid (principal, action, resource) when { resource.id like \"*/admin*\" };",
+        );
+        let (gate_, kept) = gate(dir.path(), &[admin]).await;
+        assert!(gate_.decide_request("GET", "http://api.example.com/a", &[], b"").await.is_ok());
+        let refused = gate_.decide_request("GET", "http://api.example.com/admin", &[], b"").await.unwrap_err();
+        assert!(refused.to_string().contains("admin paths are off limits"), "{refused}");
+        assert!(gate_.decide_request("GET", "http://api.example.com/b", &[], b"").await.is_ok());
+        assert_eq!(kept.0.lock().unwrap().len(), 3);
+    }
 
     fn seen<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> Seen<'a> {
         Seen { method: "POST", url: "https://api.example.com/v1/x", headers, body, complete: true }
