@@ -265,8 +265,8 @@ impl Gate {
         Outcome::Forward(injected)
     }
 
-    /// The policy's decision, from the memo (shared, not copied) when these effects were
-    /// decided before.
+    /// The policy's decision, from the memo (shared, not copied) when an action the policy
+    /// cannot tell apart from this one was decided before (see [`PolicyKey`]).
     pub(crate) fn shared_policy(&self, action: &Action) -> Arc<Decision> {
         let key = PolicyKey {
             channel: action.channel,
