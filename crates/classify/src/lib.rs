@@ -78,3 +78,10 @@ pub fn classify_mcp(call: &mcp::McpCall<'_>, ctx: &Context, facts: &dyn Workspac
 pub fn classify_http(req: &http::HttpRequest<'_>, ctx: &http::HttpContext) -> Vec<Effect> {
     http::classify(req, ctx)
 }
+
+/// [`classify_http`], for a caller that has parsed the request's URL already (`url` is
+/// `req.url` parsed): the egress proxy parses each URL once for the vault, the host's tags and
+/// the classifier.
+pub fn classify_http_url(req: &http::HttpRequest<'_>, url: &url::Url, ctx: &http::HttpContext) -> Vec<Effect> {
+    http::classify_url(req, url, ctx)
+}

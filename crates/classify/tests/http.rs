@@ -40,7 +40,13 @@ fn effects(case: &Case) -> Vec<Effect> {
         (None, false) => Body::Empty,
     };
     let req = HttpRequest { method: &case.method, url: &case.url, headers: &headers, body };
-    classify_http(&req, &HttpContext { tags: case.tags.clone() })
+    let ctx = HttpContext { tags: case.tags.clone() };
+    let effects = classify_http(&req, &ctx);
+    // The proxy parses the URL once and hands it over: the same effects either way.
+    if let Ok(url) = url::Url::parse(&case.url) {
+        assert_eq!(holdpoint_classify::classify_http_url(&req, &url, &ctx), effects, "{}", case.url);
+    }
+    effects
 }
 
 fn decide(engine: &Engine, input: &str, effects: Vec<Effect>) -> String {

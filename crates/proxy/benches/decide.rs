@@ -74,7 +74,7 @@ fn headers(extra: &[(&str, &str)]) -> Vec<(String, String)> {
 fn inject_placeholder(bencher: divan::Bencher) {
     let s = setup();
     let hs = headers(&[("authorization", &format!("Bearer {}", s.placeholder))]);
-    let request = Outgoing { method: "GET", url: URL, headers: &hs, body: Some(b"") };
+    let request = Outgoing { method: "GET", url: URL, headers: &hs, body: Some(b""), parsed: None };
     bencher.bench_local(|| s.credentials.inject(black_box(&request)).unwrap().headers.len());
 }
 

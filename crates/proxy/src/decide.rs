@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of};
+use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of_url};
 use holdpoint_core::{
     Action, Actor, Channel, Denial, Effect, Obligations, Reversibility, Scope, TargetKind, Verb, Verdict, VerdictKind,
     push_json_str,
@@ -167,7 +167,9 @@ impl Gate {
 
     /// Decides one request; every failure is a refusal with its reason.
     pub(crate) async fn decide(&self, seen: &Seen<'_>) -> Outcome {
-        let Some(host) = host_of(seen.url) else {
+        // Parsed once, for the vault, the host's tags and the classifier.
+        let parsed = url::Url::parse(seen.url).ok();
+        let (Some(url), Some(host)) = (parsed.as_ref(), parsed.as_ref().and_then(host_of_url)) else {
             return Outcome::Refuse(Denial::BadInput { reason: format!("the URL {:?} has no host", seen.url) });
         };
         let outgoing = Outgoing {
@@ -175,10 +177,11 @@ impl Gate {
             url: seen.url,
             headers: seen.headers,
             body: seen.complete.then_some(seen.body),
+            parsed: Some(url),
         };
         let injected = self.credentials.inject(&outgoing);
         let secret_tags = injected.as_ref().map(|i| i.tags.clone()).unwrap_or_default();
-        let action = self.action(seen, &host, secret_tags);
+        let action = self.action(seen, url, &host, secret_tags);
         let decision = match &injected {
             // A placeholder outside its binding: the secret is never handed out, observe
             // mode or not.
@@ -287,7 +290,7 @@ impl Gate {
         decision
     }
 
-    fn action(&self, seen: &Seen<'_>, host: &str, secret_tags: Vec<String>) -> Action {
+    fn action(&self, seen: &Seen<'_>, url: &url::Url, host: &str, secret_tags: Vec<String>) -> Action {
         let mut tags = self.config.host_tags(host);
         tags.extend(secret_tags);
         tags.sort_unstable();
@@ -298,7 +301,7 @@ impl Gate {
             (true, false) => Body::Full(seen.body),
         };
         let request = HttpRequest { method: seen.method, url: seen.url, headers: seen.headers, body };
-        let effects = holdpoint_classify::classify_http(&request, &HttpContext { tags });
+        let effects = holdpoint_classify::classify_http_url(&request, url, &HttpContext { tags });
         Action {
             channel: Channel::Http,
             actor: Actor { agent: None, session: None, workspace: String::new() },

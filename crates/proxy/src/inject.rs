@@ -22,6 +22,8 @@ pub struct Outgoing<'a> {
     pub headers: &'a [(String, String)],
     /// The whole body, when the proxy read all of it (an AWS signature may cover it).
     pub body: Option<&'a [u8]>,
+    /// `url` parsed, when the caller has parsed it already.
+    pub parsed: Option<&'a url::Url>,
 }
 
 /// What injection changes in a request.
@@ -91,8 +93,15 @@ impl Credentials for VaultCredentials {
     }
 
     fn inject(&self, request: &Outgoing<'_>) -> Result<Injected, Denial> {
-        let url = url::Url::parse(request.url)
-            .map_err(|e| Denial::BadInput { reason: format!("the URL cannot be read ({e})") })?;
+        let owned;
+        let url = match request.parsed {
+            Some(url) => url,
+            None => {
+                owned = url::Url::parse(request.url)
+                    .map_err(|e| Denial::BadInput { reason: format!("the URL cannot be read ({e})") })?;
+                &owned
+            }
+        };
         let host = url.host_str().unwrap_or_default();
         let scope = holdpoint_vault::Request { host, method: request.method, path: url.path() };
         let mut out = Injected::default();
@@ -105,7 +114,7 @@ impl Credentials for VaultCredentials {
                 out.headers.push((name.clone(), new));
             }
         }
-        self.url(request.url, &url, &scope, &mut out)?;
+        self.url(request.url, url, &scope, &mut out)?;
         out.tags.sort_unstable();
         out.tags.dedup();
         out.secrets.sort_unstable();

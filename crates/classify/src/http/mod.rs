@@ -103,10 +103,23 @@ impl Parsed<'_> {
 
 /// Classify one HTTP request.
 pub fn classify(req: &HttpRequest<'_>, ctx: &HttpContext) -> Vec<Effect> {
-    let mut effects = match parse(req) {
+    match url::Url::parse(req.url) {
+        Ok(url) => classify_url(req, &url, ctx),
+        Err(e) => tagged(vec![opaque(req.url, &format!("the URL cannot be read ({e})"), "http-unreadable")], ctx),
+    }
+}
+
+/// [`classify`], for a caller that has parsed `req.url` already (as `url`).
+pub fn classify_url(req: &HttpRequest<'_>, url: &url::Url, ctx: &HttpContext) -> Vec<Effect> {
+    let effects = match parse(req, url) {
         Ok(parsed) => classify_parsed(&parsed),
         Err(why) => vec![opaque(req.url, &why, "http-unreadable")],
     };
+    tagged(effects, ctx)
+}
+
+/// The effects, with the request's context tags on their targets.
+fn tagged(mut effects: Vec<Effect>, ctx: &HttpContext) -> Vec<Effect> {
     for e in &mut effects {
         e.target.tags.extend(ctx.tags.iter().cloned());
     }
@@ -153,12 +166,15 @@ fn fallback(p: &Parsed<'_>) -> Effect {
 /// The host of an absolute URL, lower-cased, as the classifier sees it (for looking up the
 /// host's tags before classifying).
 pub fn host_of(url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
+    host_of_url(&url::Url::parse(url).ok()?)
+}
+
+/// [`host_of`] of a URL already parsed.
+pub fn host_of_url(url: &url::Url) -> Option<String> {
     Some(url.host_str()?.trim_end_matches('.').to_ascii_lowercase())
 }
 
-fn parse<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, String> {
-    let url = url::Url::parse(req.url).map_err(|e| format!("the URL cannot be read ({e})"))?;
+fn parse<'a>(req: &HttpRequest<'a>, url: &url::Url) -> Result<Parsed<'a>, String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("the URL scheme {:?} is not http or https", url.scheme()));
     }

@@ -289,7 +289,8 @@ impl McpHttp {
             .iter()
             .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let outgoing = Outgoing { method: method.as_str(), url: &self.url, headers: &seen, body: Some(&body) };
+        let outgoing =
+            Outgoing { method: method.as_str(), url: &self.url, headers: &seen, body: Some(&body), parsed: None };
         let refuse = |denial: &holdpoint_core::Denial| Box::new(crate::listener::refusal(denial));
         let injected = self.gw.gate.inject(&outgoing).map_err(|denial| refuse(&denial))?;
         let url = injected.url.as_ref().map_or(self.url.as_str(), |u| u.expose_secret());
