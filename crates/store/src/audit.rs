@@ -5,7 +5,8 @@
 //! `{"v":1,"seq":N,"time":T,"kind":"...","hold_id"?,"digest"?,"channel"?,"verdict"?,"detail":{...},"prev":"sha256:<hex>"}`
 //! where `prev` is the SHA-256 of the previous record's canonical JSON (64 zeros before the
 //! first). The audit key signs the head (last seq and hash) in every write transaction, and a
-//! checkpoint (seq, hash, time) every N records and on [`Store::checkpoint`].
+//! checkpoint (seq, hash, time) every N records (a batch that passes a multiple of N: one, at
+//! its end) and on [`Store::checkpoint`].
 
 use ed25519_dalek::VerifyingKey;
 use holdpoint_core::{ActionDigest, Channel, VerdictKind, canonical_json, push_canonical, push_json_str};
@@ -234,7 +235,10 @@ impl Store {
         time: u64,
     ) -> Result<u64, Error> {
         let mut text = String::with_capacity(256);
-        let seq = self.link(tx, head, &record, time, &mut text).await?;
+        let seq = link(head, &record, time, &mut text)?;
+        if seq % self.checkpoint_every == 0 {
+            self.write_checkpoint(tx, head, time).await?;
+        }
         tx.queue(
             "INSERT INTO audit (seq, time, kind, hold_id, record, hash) VALUES ($1, $2, $3, $4, $5, $6)",
             vec![
@@ -246,32 +250,6 @@ impl Store {
                 Arg::Text(head.hash.clone()),
             ],
         );
-        Ok(seq)
-    }
-
-    /// Links `record` to the chain: appends its canonical text to `out` and returns its seq,
-    /// with `head` moved on to it and a signed checkpoint queued every N records. The caller
-    /// stores the text (a run's records are written straight into the run).
-    async fn link(
-        &self,
-        tx: &mut Tx<'_>,
-        head: &mut Head,
-        record: &Record<'_>,
-        time: u64,
-        out: &mut String,
-    ) -> Result<u64, Error> {
-        let seq = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
-        let start = out.len();
-        push_record(out, record, seq, time, &head.hash);
-        let digest = Sha256::digest(out.get(start..).unwrap_or_default().as_bytes());
-        head.hash.clear();
-        head.hash.push_str("sha256:");
-        let _ = holdpoint_core::hex::write(&mut head.hash, &digest);
-        head.seq = seq;
-        head.dirty = true;
-        if seq % self.checkpoint_every == 0 {
-            self.write_checkpoint(tx, head, time).await?;
-        }
         Ok(seq)
     }
 
@@ -303,8 +281,9 @@ impl Store {
 
     /// Logs many decisions in one transaction (a proxy's batch: one head signature for all of
     /// them); returns the last record's seq, or `None` for no entries. The records are chained
-    /// and checkpointed like single ones and kept as one run (one row of `audit_runs`, their
-    /// texts one per line, packed): one insert per batch instead of one per decision.
+    /// like single ones, checkpointed once at the end if the batch passes a multiple of N, and
+    /// kept as one run (one row of `audit_runs`, their texts one per line, packed): one insert
+    /// per batch instead of one per decision.
     pub async fn audit_decisions(&self, entries: Vec<AuditEntry>, now: u64) -> Result<Option<u64>, Error> {
         if entries.is_empty() {
             return Ok(None);
@@ -326,10 +305,15 @@ impl Store {
                 verdict: entry.verdict.map(VerdictKind::as_str),
                 detail: entry.detail,
             };
-            self.link(&mut tx, &mut head, &record, now, run).await?;
+            link(&mut head, &record, now, run)?;
             run.push('\n');
         }
         let last = head.seq;
+        // One checkpoint for the batch, at its end, if it passed a multiple of N: a signature
+        // costs more than a hundred records' hashes.
+        if last / self.checkpoint_every > (first - 1) / self.checkpoint_every {
+            self.write_checkpoint(&mut tx, &head, now).await?;
+        }
         let packed = scratch.pack();
         if let Ok(mut kept) = self.inner.audit_scratch.lock() {
             scratch.shrink();
@@ -472,6 +456,22 @@ impl Store {
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(check(&rows, &head, &checkpoints, &self.inner.audit_public))
     }
+}
+
+/// Links `record` to the chain: appends its canonical text to `out` and returns its seq, with
+/// `head` moved on to it. The caller stores the text (a run's records are written straight into
+/// the run) and writes the checkpoints.
+fn link(head: &mut Head, record: &Record<'_>, time: u64, out: &mut String) -> Result<u64, Error> {
+    let seq = head.seq.checked_add(1).ok_or_else(|| Error::OutOfRange("audit seq".into()))?;
+    let start = out.len();
+    push_record(out, record, seq, time, &head.hash);
+    let digest = Sha256::digest(out.get(start..).unwrap_or_default().as_bytes());
+    head.hash.clear();
+    head.hash.push_str("sha256:");
+    let _ = holdpoint_core::hex::write(&mut head.hash, &digest);
+    head.seq = seq;
+    head.dirty = true;
+    Ok(seq)
 }
 
 /// Appends a record's canonical JSON, written in key order without building a JSON tree (the

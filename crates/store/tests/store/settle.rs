@@ -91,7 +91,11 @@ async fn a_batch_of_decisions_joins_the_chain(env: Env) {
     let last = s.audit_decisions((0..20).map(entry).collect(), 100).await.unwrap();
     assert_eq!(last, Some(20));
     assert_eq!(kinds(s).await, vec!["decision"; 20]);
-    assert!(s.verify().await.unwrap().is_ok(), "the batch is chained and signed like single records");
+    let report = s.verify().await.unwrap();
+    assert!(report.is_ok(), "the batch is chained and signed like single records: {report:?}");
+    assert_eq!(report.checkpoints, 1, "one checkpoint for a batch past 7 and 14, at its end");
+    assert_eq!(s.checkpoint(101).await.unwrap(), Some(20));
+    assert_eq!(s.verify().await.unwrap().checkpoints, 1, "the batch's checkpoint is at its last record");
     let exported = s.export(ExportFrom::Seq(1)).await.unwrap();
     let second: serde_json::Value = serde_json::from_str(&exported[1]).unwrap();
     assert_eq!(second["detail"]["input"], "GET /1");
