@@ -25,9 +25,12 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Decisions waiting for the audit log before a request writes its own to the spool.
 const AUDIT_QUEUE: usize = 64 * 1024;
 /// The largest emptied queue the audit writer keeps to swap in next time.
-const AUDIT_SPARE_MAX: usize = 4096;
-/// How often waiting decisions are appended to the audit log.
-const AUDIT_EVERY: Duration = Duration::from_millis(10);
+const AUDIT_SPARE_MAX: usize = 8192;
+/// How often waiting decisions are appended to the audit log. Each batch is a transaction with
+/// a signed head, two round trips to the store's thread and the WAL's frames, ~200 µs: at
+/// 35,000 decisions a second, ~0.55 µs per decision every 10 ms, ~0.2 every 25 ms. Longer
+/// saves little more and makes each batch a longer burst of work beside the proxies.
+const AUDIT_EVERY: Duration = Duration::from_millis(25);
 
 pub fn run(home: &Home, config_file: Option<&Path>, for_run: bool) -> Result<u8> {
     let config = match config_file {
