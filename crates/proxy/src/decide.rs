@@ -3,6 +3,7 @@
 //! the approval queue. The refusal bodies are built here from core's `Denial`, the one wording
 //! every wire shares.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -434,20 +435,26 @@ fn refused(denial: Denial, policy: &str, mode: Mode) -> Decision {
 /// straight as canonical JSON (keys sorted by their bytes, compact) rather than built as a
 /// `Value` first: this runs for every request.
 fn canonical_input(seen: &Seen<'_>) -> String {
-    // By lower-cased name, a repeated header's values joined in the order sent.
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(seen.headers.len());
+    // By lower-cased name, a repeated header's values joined in the order sent. Borrowed
+    // unless lower-casing or joining makes a new text (names from hyper are lower-case).
+    let mut headers: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(seen.headers.len());
     for (name, value) in seen.headers {
-        let name = name.to_ascii_lowercase();
-        if NOT_INPUT.contains(&name.as_str()) {
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name.as_str())
+        };
+        if NOT_INPUT.contains(&&*name) {
             continue;
         }
-        let value = if REDACTED.contains(&name.as_str()) { "[redacted]" } else { value.as_str() };
+        let value = if REDACTED.contains(&&*name) { "[redacted]" } else { value.as_str() };
         match headers.iter_mut().find(|(n, _)| *n == name) {
             Some((_, joined)) => {
+                let joined = joined.to_mut();
                 joined.push_str(", ");
                 joined.push_str(value);
             }
-            None => headers.push((name, value.to_owned())),
+            None => headers.push((name, Cow::Borrowed(value))),
         }
     }
     headers.sort_unstable_by(|a, b| a.0.cmp(&b.0));

@@ -205,7 +205,7 @@ fn s3(p: &Parsed<'_>) -> Op {
     };
     const DELETE_WHY: &str = "deletes S3 buckets or objects";
     const SAFEGUARD_WHY: &str = "turns off an S3 safeguard (versioning, object lock, public access block)";
-    match p.method.as_str() {
+    match &*p.method {
         "GET" | "HEAD" | "OPTIONS" => {
             known(if key.is_empty() { "ListObjects" } else { "GetObject" }, Verb::Read, "aws-read", "reads S3 data")
         }
@@ -254,7 +254,7 @@ fn s3(p: &Parsed<'_>) -> Op {
 /// REST services other than S3: the method says what happens to the resource in the path.
 fn rest(p: &Parsed<'_>) -> Op {
     let name = format!("{} {}", p.method, p.path);
-    let verb = match p.method.as_str() {
+    let verb = match &*p.method {
         "GET" | "HEAD" | "OPTIONS" => Some((Verb::Read, "aws-read", "reads cloud resources")),
         "DELETE" => Some((Verb::Delete, "aws-delete", "deletes cloud resources or data")),
         _ => None,

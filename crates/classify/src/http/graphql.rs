@@ -46,7 +46,7 @@ pub(crate) fn classify(p: &Parsed<'_>) -> Option<Vec<Effect>> {
 /// The GraphQL requests carried by an HTTP request, if it is one.
 fn requests(p: &Parsed<'_>) -> Option<Vec<GraphqlRequest>> {
     let ctype = p.content_type();
-    let looks_graphql = p.path.to_ascii_lowercase().contains("graphql");
+    let looks_graphql = p.path.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"graphql"));
     if p.method == "GET" {
         let document = p.query_value("query").map(str::to_owned);
         let persisted = p.query_value("extensions").is_some_and(|e| e.contains("persistedQuery"));
@@ -57,7 +57,7 @@ fn requests(p: &Parsed<'_>) -> Option<Vec<GraphqlRequest>> {
         let operation_name = p.query_value("operationName").map(str::to_owned);
         return Some(vec![GraphqlRequest { document, operation_name, persisted }]);
     }
-    if matches!(p.method.as_str(), "HEAD" | "OPTIONS" | "DELETE") {
+    if matches!(&*p.method, "HEAD" | "OPTIONS" | "DELETE") {
         return None;
     }
     let body = match p.body {

@@ -8,6 +8,8 @@ mod aws;
 mod graphql;
 mod rules;
 
+use std::borrow::Cow;
+
 use holdpoint_core::{Effect, Reversibility, Scope, Target, TargetKind, Verb};
 
 pub use rules::HTTP_RULES;
@@ -49,10 +51,12 @@ pub struct HttpContext {
 
 /// The parts of a request the classifiers look at, parsed once.
 pub(crate) struct Parsed<'a> {
-    pub method: String,
-    pub host: String,
+    /// Upper-case (borrowed when the request's already is).
+    pub method: Cow<'a, str>,
+    /// Lower-case, without a trailing dot.
+    pub host: Cow<'a, str>,
     /// The path, percent-decoded, starting with `/`.
-    pub path: String,
+    pub path: Cow<'a, str>,
     /// Query pairs, percent-decoded.
     pub query: Vec<(String, String)>,
     /// `scheme://host[:port]/path`, without query or credentials.
@@ -97,7 +101,7 @@ impl Parsed<'_> {
     }
 
     fn reads(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+        matches!(&*self.method, "GET" | "HEAD" | "OPTIONS")
     }
 }
 
@@ -174,17 +178,24 @@ pub fn host_of_url(url: &url::Url) -> Option<String> {
     Some(url.host_str()?.trim_end_matches('.').to_ascii_lowercase())
 }
 
-fn parse<'a>(req: &HttpRequest<'a>, url: &url::Url) -> Result<Parsed<'a>, String> {
+fn parse<'a>(req: &HttpRequest<'a>, url: &'a url::Url) -> Result<Parsed<'a>, String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("the URL scheme {:?} is not http or https", url.scheme()));
     }
-    let host = url.host_str().ok_or("the URL has no host")?.trim_end_matches('.').to_ascii_lowercase();
+    let host = lower(url.host_str().ok_or("the URL has no host")?.trim_end_matches('.'));
     let raw_path = url.path();
-    let path = percent_decode(raw_path);
+    let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
     let query = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let endpoint = format!("{}://{host}{port}{raw_path}", url.scheme());
-    let mut method = req.method.trim().to_ascii_uppercase();
+    let mut endpoint = String::with_capacity(url.scheme().len() + 3 + host.len() + 6 + raw_path.len());
+    endpoint.push_str(url.scheme());
+    endpoint.push_str("://");
+    endpoint.push_str(&host);
+    if let Some(port) = url.port() {
+        use std::fmt::Write as _;
+        let _ = write!(endpoint, ":{port}");
+    }
+    endpoint.push_str(raw_path);
+    let mut method = upper(req.method.trim());
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
         return Err(format!("the method {:?} is not an HTTP method", req.method));
     }
@@ -198,13 +209,19 @@ fn parse<'a>(req: &HttpRequest<'a>, url: &url::Url) -> Result<Parsed<'a>, String
         .map(|(_, v)| v.trim().to_ascii_uppercase())
         .or_else(|| url.query_pairs().find(|(k, _)| k == "_method").map(|(_, v)| v.trim().to_ascii_uppercase()));
     if let Some(o) = override_.filter(|o| !o.is_empty()) {
-        method = o;
+        method = Cow::Owned(o);
     }
     Ok(Parsed { method, host, path, query, endpoint, headers: req.headers, body: req.body })
 }
 
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+/// `s` lower-cased, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(s.to_ascii_lowercase()) } else { Cow::Borrowed(s) }
+}
+
+/// `s` upper-cased, borrowed when it already is.
+fn upper(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_lowercase()) { Cow::Owned(s.to_ascii_uppercase()) } else { Cow::Borrowed(s) }
 }
 
 pub(crate) fn effect(verb: Verb, target: Target, rev: Reversibility, rule: &str, why: &str) -> Effect {
