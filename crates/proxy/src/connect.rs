@@ -47,6 +47,7 @@ pub(crate) async fn open(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<
 
 /// Passthrough: the bytes go both ways untouched.
 async fn tunnel(req: Request<Incoming>, mut upstream: TcpStream) {
+    let _live = crate::listener::Live::here();
     let _ = upstream.set_nodelay(true);
     if let Ok(agent) = hyper::upgrade::on(req).await {
         let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(agent), &mut upstream).await;
@@ -55,6 +56,7 @@ async fn tunnel(req: Request<Incoming>, mut upstream: TcpStream) {
 
 /// Interception: TLS with the host's minted certificate, then HTTP/1.1 or HTTP/2 inside.
 async fn intercept(proxy: Arc<Proxy>, req: Request<Incoming>, host: String, port: u16) {
+    let _live = crate::listener::Live::here();
     let Ok(agent) = hyper::upgrade::on(req).await else { return };
     let config = match proxy.ca.server_config(&host) {
         Ok(config) => config,

@@ -126,6 +126,7 @@ impl Upstream {
         if let Some(agent) = upgrade.filter(|_| res.status() == StatusCode::SWITCHING_PROTOCOLS) {
             let upstream = hyper::upgrade::on(&mut res);
             tokio::spawn(async move {
+                let _live = crate::listener::Live::here();
                 if let (Ok(agent), Ok(upstream)) = (agent.await, upstream.await) {
                     let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(agent), &mut TokioIo::new(upstream)).await;
                 }

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -120,8 +121,8 @@ impl Proxy {
 /// `grace` for requests in flight.
 ///
 /// Connections are served thread-per-core: one single-threaded runtime per core, each
-/// accepting on its own handle of the listen socket, so a request, its decision and its
-/// upstream connection stay on one thread.
+/// connection handed to the one serving the fewest, so a request, its decision and its
+/// upstream connection stay on one thread and no core idles while another has a queue.
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>, grace: Duration) {
     if let Ok(addr) = listener.local_addr() {
         let _ = proxy.listen.set(addr);
@@ -146,19 +147,15 @@ pub async fn serve_unix(
     }
 }
 
-/// A listen socket, handed to each worker thread (a duplicate of the descriptor each).
+/// A listen socket, registered with the runtime that accepts on it.
 trait Listen: Sized + Send + 'static {
     type Async: Accept;
-    fn duplicate(&self) -> std::io::Result<Self>;
     /// The socket registered with the runtime this is called in.
     fn register(self) -> std::io::Result<Self::Async>;
 }
 
 impl Listen for std::net::TcpListener {
     type Async = TcpListener;
-    fn duplicate(&self) -> std::io::Result<Self> {
-        self.try_clone()
-    }
     fn register(self) -> std::io::Result<TcpListener> {
         self.set_nonblocking(true)?;
         TcpListener::from_std(self)
@@ -167,9 +164,6 @@ impl Listen for std::net::TcpListener {
 
 impl Listen for std::os::unix::net::UnixListener {
     type Async = UnixListener;
-    fn duplicate(&self) -> std::io::Result<Self> {
-        self.try_clone()
-    }
     fn register(self) -> std::io::Result<UnixListener> {
         self.set_nonblocking(true)?;
         UnixListener::from_std(self)
@@ -178,7 +172,7 @@ impl Listen for std::os::unix::net::UnixListener {
 
 /// A socket agents connect to.
 trait Accept: Send + 'static {
-    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    type Stream: Connection;
     fn next(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
 }
 
@@ -198,22 +192,41 @@ impl Accept for UnixListener {
     }
 }
 
+/// An accepted connection, moved from the accepting runtime to the worker that serves it.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sized + 'static {
+    type Std: Send + 'static;
+    fn into_std(self) -> std::io::Result<Self::Std>;
+    /// The connection registered with the runtime this is called in.
+    fn from_std(std: Self::Std) -> std::io::Result<Self>;
+}
+
+impl Connection for TcpStream {
+    type Std = std::net::TcpStream;
+    fn into_std(self) -> std::io::Result<Self::Std> {
+        TcpStream::into_std(self)
+    }
+    fn from_std(std: Self::Std) -> std::io::Result<Self> {
+        TcpStream::from_std(std)
+    }
+}
+
+impl Connection for UnixStream {
+    type Std = std::os::unix::net::UnixStream;
+    fn into_std(self) -> std::io::Result<Self::Std> {
+        UnixStream::into_std(self)
+    }
+    fn from_std(std: Self::Std) -> std::io::Result<Self> {
+        UnixStream::from_std(std)
+    }
+}
+
 async fn serve_on(listener: impl Listen, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>, grace: Duration) {
     let workers = Workers::start();
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let mut loops = Vec::new();
-    for handle in workers.handles() {
-        match listener.duplicate() {
-            Ok(copy) => loops.push(handle.spawn(accept_loop(copy, Arc::clone(&proxy), stopping.clone()))),
-            Err(e) => eprintln!("holdpoint: the egress proxy cannot share its listen socket: {e}"),
-        }
-    }
-    drop(listener);
+    let accepting = tokio::spawn(accept_loop(listener, Arc::clone(&proxy), workers.places(), stopping));
     shutdown.await;
     let _ = stop.send(true);
-    for accepting in loops {
-        let _ = accepting.await;
-    }
+    let _ = accepting.await;
     // The one graceful shutdown watches the connections of every listener: the first listener
     // to stop waits for them all, the others for it, before their workers go.
     let graceful = proxy.graceful.lock().ok().and_then(|mut g| g.take());
@@ -230,12 +243,18 @@ async fn serve_on(listener: impl Listen, proxy: Arc<Proxy>, shutdown: impl Futur
     workers.stop().await;
 }
 
-/// One worker's accept loop, until `stopping` turns true (the listener is closed then).
-async fn accept_loop(listener: impl Listen, proxy: Arc<Proxy>, mut stopping: tokio::sync::watch::Receiver<bool>) {
+/// Accepts until `stopping` turns true (the listener is closed then), handing each connection
+/// to the place serving the fewest.
+async fn accept_loop(
+    listener: impl Listen,
+    proxy: Arc<Proxy>,
+    places: Vec<Place>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
     let listener = match listener.register() {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!("holdpoint: the egress proxy cannot listen on a worker thread: {e}");
+            eprintln!("holdpoint: the egress proxy cannot listen: {e}");
             return;
         }
     };
@@ -245,13 +264,67 @@ async fn accept_loop(listener: impl Listen, proxy: Arc<Proxy>, mut stopping: tok
     loop {
         tokio::select! {
             accepted = listener.next() => match accepted {
-                Ok(stream) => accept(Arc::clone(&proxy), stream),
+                Ok(stream) => hand_off(&places, &proxy, stream),
                 // Out of file descriptors and the like: wait a little rather than spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             },
             () = &mut stop => break,
         }
     }
+}
+
+/// Where connections are served: a runtime, and how many connections it serves now.
+#[derive(Clone)]
+struct Place {
+    handle: tokio::runtime::Handle,
+    live: Arc<AtomicUsize>,
+}
+
+/// One connection counted at its place until dropped.
+pub(crate) struct Live(Arc<AtomicUsize>);
+
+thread_local! {
+    /// The connection count of the worker this thread is (none on other threads).
+    static HERE: std::cell::RefCell<Option<Arc<AtomicUsize>>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Live {
+    /// A connection that outlives its HTTP exchange (a `CONNECT` tunnel, a websocket), counted
+    /// at this thread's worker while it lasts, so the hand-off sees where tunnels are.
+    pub(crate) fn here() -> Option<Live> {
+        HERE.with_borrow(|here| {
+            here.as_ref().map(|live| {
+                live.fetch_add(1, Ordering::Relaxed);
+                Live(Arc::clone(live))
+            })
+        })
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Moves `stream` to the place serving the fewest connections (the first of equals). Workers
+/// racing on one listen socket split connections as the scheduler happens to wake them: 32
+/// agents' connections could go 24 to 8, one core then idling while the other has a queue.
+fn hand_off<S: Connection>(places: &[Place], proxy: &Arc<Proxy>, stream: S) {
+    let Some(place) = places.iter().min_by_key(|p| p.live.load(Ordering::Relaxed)) else { return };
+    let std = match stream.into_std() {
+        Ok(std) => std,
+        Err(e) => return eprintln!("holdpoint: the egress proxy cannot hand a connection to a worker: {e}"),
+    };
+    place.live.fetch_add(1, Ordering::Relaxed);
+    let live = Live(Arc::clone(&place.live));
+    let proxy = Arc::clone(proxy);
+    place.handle.spawn(async move {
+        match S::from_std(std) {
+            Ok(stream) => accept(proxy, stream, live),
+            Err(e) => eprintln!("holdpoint: the egress proxy cannot serve a connection on a worker: {e}"),
+        }
+    });
 }
 
 /// The worker threads of one listener: a single-threaded runtime each, one per core.
@@ -261,6 +334,8 @@ struct Workers {
 
 struct Worker {
     handle: tokio::runtime::Handle,
+    /// The connections it serves.
+    live: Arc<AtomicUsize>,
     stop: tokio::sync::oneshot::Sender<()>,
     /// Sent once the worker's runtime is gone (with every task it still had).
     done: tokio::sync::oneshot::Receiver<()>,
@@ -269,9 +344,12 @@ struct Worker {
 impl Workers {
     /// One worker per core; none when no thread could be started (the caller's runtime serves).
     fn start() -> Workers {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Workers::start_n(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+    }
+
+    fn start_n(n: usize) -> Workers {
         let mut threads = Vec::new();
-        for i in 0..cores {
+        for i in 0..n {
             match Worker::start(i) {
                 Ok(worker) => threads.push(worker),
                 Err(e) => {
@@ -283,12 +361,12 @@ impl Workers {
         Workers { threads }
     }
 
-    /// Where accept loops run: the workers, or the caller's runtime when there are none.
-    fn handles(&self) -> Vec<tokio::runtime::Handle> {
+    /// Where connections are served: the workers, or the caller's runtime when there are none.
+    fn places(&self) -> Vec<Place> {
         if self.threads.is_empty() {
-            return vec![tokio::runtime::Handle::current()];
+            return vec![Place { handle: tokio::runtime::Handle::current(), live: Arc::default() }];
         }
-        self.threads.iter().map(|w| w.handle.clone()).collect()
+        self.threads.iter().map(|w| Place { handle: w.handle.clone(), live: Arc::clone(&w.live) }).collect()
     }
 
     /// Stops every worker: what is still running on them (connections past the grace period)
@@ -307,7 +385,10 @@ impl Worker {
         let handle = runtime.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (finished, done) = tokio::sync::oneshot::channel();
+        let live = Arc::new(AtomicUsize::new(0));
+        let here = Arc::clone(&live);
         std::thread::Builder::new().name(format!("holdpoint-proxy-{i}")).spawn(move || {
+            HERE.set(Some(here));
             crate::h1::pool_here();
             runtime.block_on(async {
                 let _ = stopped.await;
@@ -316,11 +397,12 @@ impl Worker {
             drop(runtime);
             let _ = finished.send(());
         })?;
-        Ok(Worker { handle, stop, done })
+        Ok(Worker { handle, live, stop, done })
     }
 }
 
-fn accept<S>(proxy: Arc<Proxy>, stream: S)
+/// Serves one connection on the runtime this is called in, counted in `live` until it ends.
+fn accept<S>(proxy: Arc<Proxy>, stream: S, live: Live)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -333,7 +415,11 @@ where
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEAD_TIMEOUT);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-    tokio::spawn(watcher.watch(conn));
+    let served = watcher.watch(conn);
+    tokio::spawn(async move {
+        let _live = live;
+        served.await
+    });
 }
 
 async fn route(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody> {
@@ -516,6 +602,58 @@ mod tests {
         let closed = slow.read_to_end(&mut rest).await;
         assert!(closed.is_err() || rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
         assert!(TcpStream::connect(addr).await.is_err(), "the listen socket is still open");
+    }
+
+    /// Each connection goes to the worker serving the fewest (the first of equals), and one
+    /// that ends frees its place; a tunnel outliving its HTTP exchange counts where it runs.
+    #[tokio::test]
+    async fn connections_go_to_the_worker_serving_the_fewest() {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = proxy(dir.path()).await;
+        let workers = Workers::start_n(2);
+        let places = workers.places();
+        let counts = || places.iter().map(|p| p.live.load(Ordering::Relaxed)).collect::<Vec<_>>();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        let connect = async || {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (accepted, _) = listener.accept().await.unwrap();
+            hand_off(&places, &proxy, accepted);
+            client
+        };
+        for _ in 0..4 {
+            clients.push(connect().await);
+        }
+        assert_eq!(counts(), [2, 2]);
+        // Worker 0 took the first and third; both answer, then close.
+        for i in [0, 2] {
+            let mut conn = clients.remove(i - i / 2);
+            conn.write_all(b"GET /relative HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n").await.unwrap();
+            let mut answer = Vec::new();
+            conn.read_to_end(&mut answer).await.unwrap();
+            assert!(answer.starts_with(b"HTTP/1.1 403"), "{}", String::from_utf8_lossy(&answer));
+        }
+        for _ in 0..1000 {
+            if counts() == [0, 2] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(counts(), [0, 2], "a closed connection still counts");
+        clients.push(connect().await);
+        clients.push(connect().await);
+        clients.push(connect().await);
+        assert_eq!(counts(), [3, 2]);
+
+        // A tunnel counts at its worker while it lasts; elsewhere nothing counts.
+        let live = places[1].handle.spawn(async { Live::here() }).await.unwrap();
+        assert_eq!(counts(), [3, 3]);
+        drop(live);
+        assert_eq!(counts(), [3, 2]);
+        assert!(Live::here().is_none(), "the test's thread is no worker");
+        drop(clients);
+        workers.stop().await;
     }
 
     /// Two listeners of one proxy stopping together: a request still in flight on either is
