@@ -274,7 +274,6 @@ async fn accept_loop(
 }
 
 /// Where connections are served: a runtime, and how many connections it serves now.
-#[derive(Clone)]
 struct Place {
     handle: tokio::runtime::Handle,
     live: Arc<AtomicUsize>,
@@ -309,7 +308,7 @@ impl Drop for Live {
 
 /// Moves `stream` to the place serving the fewest connections (the first of equals). Workers
 /// racing on one listen socket split connections as the scheduler happens to wake them: 32
-/// agents' connections could go 24 to 8, one core then idling while the other has a queue.
+/// agents' connections could all go to one, the other core idling.
 fn hand_off<S: Connection>(places: &[Place], proxy: &Arc<Proxy>, stream: S) {
     let Some(place) = places.iter().min_by_key(|p| p.live.load(Ordering::Relaxed)) else { return };
     let std = match stream.into_std() {
