@@ -185,7 +185,7 @@ fn parse<'a>(req: &HttpRequest<'a>, url: &'a url::Url) -> Result<Parsed<'a>, Str
     let host = lower(url.host_str().ok_or("the URL has no host")?.trim_end_matches('.'));
     let raw_path = url.path();
     let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
-    let query = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let query: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let mut endpoint = String::with_capacity(url.scheme().len() + 3 + host.len() + 6 + raw_path.len());
     endpoint.push_str(url.scheme());
     endpoint.push_str("://");
@@ -207,7 +207,7 @@ fn parse<'a>(req: &HttpRequest<'a>, url: &'a url::Url) -> Result<Parsed<'a>, Str
             ["x-http-method-override", "x-http-method", "x-method-override"].iter().any(|h| n.eq_ignore_ascii_case(h))
         })
         .map(|(_, v)| v.trim().to_ascii_uppercase())
-        .or_else(|| url.query_pairs().find(|(k, _)| k == "_method").map(|(_, v)| v.trim().to_ascii_uppercase()));
+        .or_else(|| query.iter().find(|(k, _)| k == "_method").map(|(_, v)| v.trim().to_ascii_uppercase()));
     if let Some(o) = override_.filter(|o| !o.is_empty()) {
         method = Cow::Owned(o);
     }
