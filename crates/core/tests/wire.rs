@@ -165,8 +165,8 @@ fn obligations_only_get_stricter() {
     assert_eq!(a.strictest(b), Obligations { approvers: 2, delay_secs: 600, ttl_secs: 3600, soft_delete: true });
 }
 
-/// The digest is SHA-256 of exactly the documented encoding, whatever the field lengths (it is
-/// hashed as it is written, not from `canonical_encoding`'s bytes).
+/// The digest is SHA-256 of exactly the documented encoding, whatever the field lengths: each
+/// length written in decimal, from 0 to five digits.
 #[test]
 fn digest_hashes_the_canonical_encoding() {
     use sha2::Digest as _;
@@ -175,6 +175,8 @@ fn digest_hashes_the_canonical_encoding() {
         [("", ""), ("t", "ls"), ("a".repeat(9).as_str(), "b".repeat(10).as_str()), ("", long.as_str())]
     {
         let bytes = ActionDigest::canonical_encoding(Channel::Sql, "/w", target, input);
+        let written = format!("19:holdpoint.action.v1,3:sql,2:/w,{}:{target},{}:{input},", target.len(), input.len());
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), written);
         let expected = format!("sha256:{}", holdpoint_core::hex::encode(&sha2::Sha256::digest(&bytes)));
         assert_eq!(digest(Channel::Sql, "/w", target, input), expected);
     }

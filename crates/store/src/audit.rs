@@ -478,7 +478,7 @@ fn link(head: &mut Head, record: &Record<'_>, time: u64, out: &mut String) -> Re
 /// audit writer makes one per decision). Keys: channel, detail, digest, hold_id, kind, prev, seq,
 /// time, v, verdict.
 fn push_record(out: &mut String, record: &Record<'_>, seq: u64, time: u64, prev: &str) {
-    use std::fmt::Write as _;
+    let mut decimal = itoa::Buffer::new();
     out.push('{');
     if let Some(c) = record.channel {
         out.push_str("\"channel\":");
@@ -488,16 +488,23 @@ fn push_record(out: &mut String, record: &Record<'_>, seq: u64, time: u64, prev:
     out.push_str("\"detail\":");
     record.detail.push_to(out);
     if let Some(d) = record.digest {
-        let _ = write!(out, ",\"digest\":\"{d}\"");
+        out.push_str(",\"digest\":\"sha256:");
+        let _ = holdpoint_core::hex::write(out, d.as_bytes());
+        out.push('"');
     }
     if let Some(id) = record.hold {
-        let _ = write!(out, ",\"hold_id\":{}", id.get());
+        out.push_str(",\"hold_id\":");
+        out.push_str(decimal.format(id.get()));
     }
     out.push_str(",\"kind\":");
     push_json_str(out, record.kind);
     out.push_str(",\"prev\":");
     push_json_str(out, prev);
-    let _ = write!(out, ",\"seq\":{seq},\"time\":{time},\"v\":1");
+    out.push_str(",\"seq\":");
+    out.push_str(decimal.format(seq));
+    out.push_str(",\"time\":");
+    out.push_str(decimal.format(time));
+    out.push_str(",\"v\":1");
     if let Some(v) = record.verdict {
         out.push_str(",\"verdict\":");
         push_json_str(out, v);
