@@ -68,10 +68,27 @@ fn push_members<'a>(out: &mut String, members: impl Iterator<Item = (&'a String,
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes (and so
 /// [`canonical_json`]): `"`, `\\` and control characters, the common ones by their short forms.
+/// Eight bytes are looked at a time, for the first that needs escaping, and the bytes between
+/// copied in runs: the audit writer escapes every decision's input (often JSON itself, a quote
+/// every few bytes), detail and record.
 pub fn push_json_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
+    let bytes = s.as_bytes();
     let mut plain = 0;
-    for (i, byte) in s.bytes().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            match first_to_escape(u64::from_le_bytes(word)) {
+                None => {
+                    i += 8;
+                    continue;
+                }
+                Some(at) => i += at,
+            }
+        }
+        let byte = bytes.get(i).copied().unwrap_or_default();
+        i += 1;
         let short = match byte {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -83,8 +100,8 @@ pub fn push_json_str(out: &mut String, s: &str) {
             0x00..=0x1f => "",
             _ => continue,
         };
-        out.push_str(s.get(plain..i).unwrap_or_default());
-        plain = i + 1;
+        out.push_str(s.get(plain..i - 1).unwrap_or_default());
+        plain = i;
         if short.is_empty() {
             out.push_str("\\u00");
             out.push(hex_digit(byte >> 4));
@@ -95,6 +112,21 @@ pub fn push_json_str(out: &mut String, s: &str) {
     }
     out.push_str(s.get(plain..).unwrap_or_default());
     out.push('"');
+}
+
+/// The index of the first of eight bytes (a little-endian word) that is `"`, `\\` or a control
+/// character, if any. Each test below sets the high bit of every byte it looks for, and may
+/// also set it in bytes above one (a borrow), never below: the lowest bit set is a true one.
+const fn first_to_escape(word: u64) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const fn below(word: u64, n: u64) -> u64 {
+        word.wrapping_sub(ONES * n) & !word & HIGHS
+    }
+    let quote = word ^ (ONES * b'"' as u64);
+    let backslash = word ^ (ONES * b'\\' as u64);
+    let found = below(word, 0x20) | below(quote, 1) | below(backslash, 1);
+    if found == 0 { None } else { Some(found.trailing_zeros() as usize / 8) }
 }
 
 /// The lower-case hex digit of a nibble.
@@ -140,6 +172,34 @@ mod tests {
         ];
         for value in &values {
             assert_eq!(canonical_json(value), reference(value), "{value:?}");
+        }
+    }
+
+    /// Strings are looked at eight bytes at a time: every character that is escaped, and some
+    /// that look close to one (0x20, 0x21, 0x7f, 0x80 and up, `#`, `[`, `]`), is escaped as
+    /// serde_json escapes it wherever it falls in a word, beside others or alone, and in the
+    /// bytes after the last whole word.
+    #[test]
+    fn escapes_as_serde_json_wherever_a_character_falls() {
+        let specials: Vec<char> = (0u8..=0x22)
+            .chain([b'#', b'[', b'\\', b']', 0x7f])
+            .map(char::from)
+            .chain(['é', '\u{2028}', '😀'])
+            .collect();
+        for len in 0..=20 {
+            for at in 0..=len {
+                for &c in &specials {
+                    let mut text: String = "abcdefghijklmnopqrstu".chars().take(len).collect();
+                    text.insert(at.min(text.len()), c);
+                    let mut out = String::new();
+                    push_json_str(&mut out, &text);
+                    assert_eq!(out, serde_json::to_string(&text).unwrap(), "{text:?}");
+                    let doubled = format!("{c}{text}{c}{c}");
+                    out.clear();
+                    push_json_str(&mut out, &doubled);
+                    assert_eq!(out, serde_json::to_string(&doubled).unwrap(), "{doubled:?}");
+                }
+            }
         }
     }
 }
