@@ -75,7 +75,7 @@ pub struct Gate {
     /// Decisions made, by everything the policy is given (see [`PolicyKey`]): equal keys are
     /// decided equally, so Cedar runs once per request shape. Shared, so a hit costs no copy
     /// of the decision.
-    memo: Mutex<HashMap<PolicyKey, Arc<Decision>>>,
+    memo: Mutex<HashMap<PolicyKey, Arc<Decision>, foldhash::fast::RandomState>>,
     /// Whether a policy reads targets' ids, so that they are part of the memo's key.
     ids_matter: bool,
     /// When each vault secret's `last used` was last written (at most once a minute).

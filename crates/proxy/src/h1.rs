@@ -68,7 +68,7 @@ pub(crate) fn applies(req: &Request<ProxyBody>) -> bool {
 
 #[derive(Default)]
 struct Pool {
-    idle: HashMap<String, Vec<(TcpStream, Instant)>>,
+    idle: HashMap<String, Vec<(TcpStream, Instant)>, foldhash::fast::RandomState>,
     swept: Option<Instant>,
 }
 

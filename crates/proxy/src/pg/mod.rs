@@ -96,10 +96,10 @@ pub struct PgProxy {
     /// parsed once.
     cache: Mutex<DecisionCache<Arc<Shape>>>,
     /// Shapes of extended-protocol statement texts, by exact text.
-    prepared: Mutex<HashMap<String, Arc<Shape>>>,
+    prepared: Mutex<HashMap<String, Arc<Shape>, foldhash::fast::RandomState>>,
     /// What each skeleton's texts are ([`shape`]): for a shape whose decision does not depend
     /// on literal values, that shape, so a repeat costs a scan of the text, not a parse.
-    skeletons: Mutex<HashMap<String, Known>>,
+    skeletons: Mutex<HashMap<String, Known, foldhash::fast::RandomState>>,
 }
 
 impl std::fmt::Debug for PgProxy {
