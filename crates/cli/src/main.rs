@@ -19,6 +19,7 @@ mod policy_cmd;
 mod run;
 mod scan_cmd;
 mod serve;
+mod settings_dir;
 mod spool;
 mod state;
 mod trash_cmd;

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::home::{Home, workspace_of};
+use crate::settings_dir::SettingsDir;
 use crate::state::State;
 use crate::vault_cmd::key_file_from_env;
 
@@ -207,7 +208,7 @@ fn request(
     args: &RunArgs,
     cwd: PathBuf,
     workspace: PathBuf,
-    settings_dir: &mut Option<tempfile::TempDir>,
+    settings_dir: &mut Option<SettingsDir>,
 ) -> Result<(Request, EnvPlan, Option<Gateway>)> {
     let user_home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
@@ -259,14 +260,14 @@ fn request(
 
 /// The agents' settings inside the sandbox, each with Holdpoint's hook (which reaches the
 /// gateway through the agent-side socket): written to `dir` (a temp dir, made for the first
-/// one) and shown read-only in the sandbox's home, so the brake works inside the wall and the
-/// agent cannot take it out.
+/// one, which also sweeps those killed runs left) and shown read-only in the sandbox's home, so
+/// the brake works inside the wall and the agent cannot take it out.
 /// The agents are those the user has settings for (their directory exists under the home
 /// directory) and the one the command names (`holdpoint run -- claude` on a fresh machine).
 fn hook_settings(
     user_home: &Path,
     exe: &Path,
-    dir: &mut Option<tempfile::TempDir>,
+    dir: &mut Option<SettingsDir>,
     argv: &[OsString],
 ) -> Result<Vec<(PathBuf, PathBuf)>> {
     let command = format!("{} hook", crate::hook::shell_quote(&exe.display().to_string()));
@@ -281,11 +282,7 @@ fn hook_settings(
         let (relative, text) =
             crate::hook::sandboxed_settings(agent, user_home, &format!("{command} {}", agent.name()))?;
         if dir.is_none() {
-            let made = tempfile::Builder::new()
-                .prefix("holdpoint-run-")
-                .tempdir()
-                .context("cannot make a temp dir for the sandbox's agent settings")?;
-            *dir = Some(made);
+            *dir = Some(SettingsDir::new()?);
         }
         let file = dir.as_ref().map(|d| d.path().join(agent.name()).with_extension("json")).unwrap_or_default();
         std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;

@@ -707,13 +707,23 @@ fn killing_holdpoint_run_ends_the_sandbox_and_the_next_run_cleans_up() {
         .into_iter()
         .find(|p| ppid(*p) == Some(child.id()))
         .unwrap();
+    // The temp dir with the agents' settings, found by the lock the run holds in it.
+    let settings = std::fs::read_dir(format!("/proc/{holdpoint}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.unwrap().path()).ok())
+        .find(|target| target.ends_with(".lock") && target.to_string_lossy().contains("/holdpoint-run-"))
+        .and_then(|lock| lock.parent().map(Path::to_path_buf))
+        .expect("the run holds the lock of its settings dir");
+    assert!(settings.join("claude.json").is_file(), "{}", settings.display());
     assert!(Command::new("kill").args(["-KILL", &holdpoint.to_string()]).status().unwrap().success());
     let _ = child.wait();
     wait_for("every process of the sandbox to end", || pids_with(&format!("sleep {marker}")).is_empty());
     assert!(envrc.is_dir(), "a killed run cannot remove its placeholder");
+    assert!(settings.is_dir(), "a killed run cannot remove its settings dir");
     let out = world.run(&[], "true", &world.env(&[]));
     assert!(out.status.success(), "{}", text(&out));
     assert!(!envrc.exists(), "the next run removed the placeholder");
+    assert!(!settings.exists(), "the next run removed the killed run's settings dir");
 }
 
 #[test]
