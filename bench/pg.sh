@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The PostgreSQL proxy's cost, with pgbench on loopback against one throwaway PostgreSQL 15
-# server (initdb in a temp dir), one run each:
+# server (initdb in a temp dir), in ROUNDS rounds (3 unless set) of one run each:
 #   direct      pgbench → postgres
 #   holdpoint   pgbench → holdpoint serve ([[postgres]] block, vault credential) → postgres;
 #               every statement classified and decided (decisions cached by statement shape)
 #   pgbouncer   pgbench → pgbouncer (transaction pooling) → postgres
 # for two workloads: `-S` (select only) and the default TPC-B-like script, each
 # `-c 8 -j 2 -T 15` (CLIENTS, THREADS, DURATION override), simple query protocol (MODE=extended
-# or prepared to change it). Prints TPS and the ratios to direct, then the CPU time per
-# transaction of Holdpoint (whole process, and its PostgreSQL proxy thread) and of pgbouncer.
+# or prepared to change it). The three take turns going first from round to round. Prints each
+# round's TPS and ratios, their medians, then the CPU time per transaction over all rounds of
+# Holdpoint (whole process, and its PostgreSQL proxy thread) and of pgbouncer.
 # Needs PostgreSQL 15 server binaries and pgbench; installs pgbouncer when missing. Builds a
 # release holdpoint (PROFILE=debug to use the debug build, BUILD=0 to use the one built, HOLDPOINT_BIN=PATH
 # to use that binary).
@@ -127,6 +128,7 @@ run() {
     sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
 }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 # Holdpoint's CPU time so far (user and system, clock ticks): the whole process, and the
 # PostgreSQL proxy's own thread (the sessions; the rest is mostly the audit writer).
 cpu() { awk '{print $14, $15}' "/proc/${1:-$serve_pid}/stat"; }
@@ -137,36 +139,75 @@ pg_cpu() {
   done
   echo 0 0
 }
+# CPU ticks kept per target, summed over its runs: "user system".
+declare -A ticks
+add_ticks() { # NAME BEFORE AFTER
+  local u0 s0 u1 s1 u s; read -r u0 s0 <<<"$2"; read -r u1 s1 <<<"$3"; read -r u s <<<"${ticks[$1]:-0 0}"
+  ticks[$1]="$((u + u1 - u0)) $((s + s1 - s0))"
+}
+# µs of CPU per transaction, from summed ticks and summed TPS (each run lasts SECONDS_EACH).
 per_xact() { python3 -c "
-t=$(getconf CLK_TCK); u0,s0=map(int,'$1'.split()); u1,s1=map(int,'$2'.split()); n=$3*$SECONDS_EACH
-print(f'user {(u1-u0)/t/n*1e6:.1f} us, system {(s1-s0)/t/n*1e6:.1f} us')"; }
+t=$(getconf CLK_TCK); u,s=map(int,'$1'.split()); n=$2*$SECONDS_EACH
+print(f'user {u/t/n*1e6:.1f} us, system {s/t/n*1e6:.1f} us')"; }
 
-echo "pgbench -c $CLIENTS -j $THREADS -T $SECONDS_EACH -M $MODE, scale $SCALE, $(nproc) cores, holdpoint $PROFILE build"
-printf '%-12s %12s %12s %12s %10s %10s\n' workload direct holdpoint pgbouncer hp/direct pgb/direct
+# One target's run: its TPS in `got` (not printed: a subshell would lose the CPU kept in `ticks`).
+measure() { # TARGET ARGS...
+  local target=$1 tps before after pg_before pg_after bouncer_pid; shift
+  case "$target" in
+    direct) tps=$(run "$pg" bench "" "$@")
+      [ -n "$tps" ] || { echo "direct run failed:" >&2; cat "$dir/pgbench.err" >&2; exit 1; } ;;
+    holdpoint)
+      before=$(cpu); pg_before=$(pg_cpu)
+      tps=$(run "$hp" agent "$placeholder" "$@")
+      after=$(cpu); pg_after=$(pg_cpu)
+      [ -n "$tps" ] || { echo "holdpoint run failed:" >&2; cat "$dir/pgbench.err" >&2; tail "$dir/serve.log" >&2; exit 1; }
+      add_ticks "hp-$workload" "$before" "$after"; add_ticks "hp-pg-$workload" "$pg_before" "$pg_after" ;;
+    pgbouncer)
+      bouncer_pid=$(cat "$dir/bouncer/pgbouncer.pid")
+      before=$(cpu "$bouncer_pid")
+      tps=$(run "$bouncer" bench "" "$@")
+      after=$(cpu "$bouncer_pid")
+      [ -n "$tps" ] || { echo "pgbouncer run failed:" >&2; cat "$dir/pgbench.err" >&2; exit 1; }
+      add_ticks "pgb-$workload" "$before" "$after" ;;
+  esac
+  got=$tps
+}
+
+rounds="${ROUNDS:-3}"
+echo "pgbench -c $CLIENTS -j $THREADS -T $SECONDS_EACH -M $MODE, scale $SCALE, $(nproc) cores, holdpoint $PROFILE build, $rounds round(s)"
+printf '%-12s %-7s %12s %12s %12s %10s %10s %9s\n' workload round direct holdpoint pgbouncer hp/direct pgb/direct hp/pgb
 cpu_lines=()
 for workload in select-only tpcb; do
   args=(); [ "$workload" = select-only ] && args=(-S)
-  direct=$(run "$pg" bench "" "${args[@]}")
-  # PERF=FILE: a perf profile of holdpoint during the select-only run.
-  perf_pid=
-  if [ -n "${PERF:-}" ] && [ "$workload" = select-only ]; then
-    perf record -q -F 2999 -o "$PERF" -p "$serve_pid" -- sleep "$SECONDS_EACH" >/dev/null 2>&1 &
-    perf_pid=$!
-  fi
-  before=$(cpu); pg_before=$(pg_cpu)
-  holdpoint=$(run "$hp" agent "$placeholder" "${args[@]}")
-  after=$(cpu); pg_after=$(pg_cpu)
-  [ -z "$perf_pid" ] || wait "$perf_pid" || true
-  [ -n "$holdpoint" ] || { echo "holdpoint run failed:" >&2; cat "$dir/pgbench.err" >&2; tail "$dir/serve.log" >&2; exit 1; }
-  bouncer_pid=$(cat "$dir/bouncer/pgbouncer.pid")
-  bouncer_before=$(cpu "$bouncer_pid")
-  pgbouncer=$(run "$bouncer" bench "" "${args[@]}")
-  bouncer_after=$(cpu "$bouncer_pid")
-  [ -n "$pgbouncer" ] || { echo "pgbouncer run failed:" >&2; cat "$dir/pgbench.err" >&2; exit 1; }
-  printf '%-12s %12s %12s %12s %10s %10s\n' "$workload" "$direct" "$holdpoint" "$pgbouncer" \
-    "$(ratio "$holdpoint" "$direct")" "$(ratio "$pgbouncer" "$direct")"
-  cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "$before" "$after" "$holdpoint"); \
-the proxy thread's: $(per_xact "$pg_before" "$pg_after" "$holdpoint"); \
-pgbouncer's: $(per_xact "$bouncer_before" "$bouncer_after" "$pgbouncer")")
+  declare -A tps=()
+  # The order turns each round, so no target always runs first or right after another.
+  order=(direct holdpoint pgbouncer)
+  for ((r = 1; r <= rounds; r++)); do
+    # PERF=FILE: a perf profile of holdpoint during the first select-only run.
+    perf_pid=
+    if [ -n "${PERF:-}" ] && [ "$workload" = select-only ] && [ "$r" = 1 ]; then
+      perf record -q -F 2999 -o "$PERF" -p "$serve_pid" -- sleep "$((SECONDS_EACH * 3))" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
+    declare -A now=()
+    for target in "${order[@]}"; do
+      measure "$target" "${args[@]}"
+      now[$target]=$got
+      tps[$target]="${tps[$target]:-} ${now[$target]}"
+    done
+    [ -z "$perf_pid" ] || wait "$perf_pid" || true
+    printf '%-12s %-7s %12s %12s %12s %10s %10s %9s\n' "$workload" "$r" "${now[direct]}" "${now[holdpoint]}" \
+      "${now[pgbouncer]}" "$(ratio "${now[holdpoint]}" "${now[direct]}")" \
+      "$(ratio "${now[pgbouncer]}" "${now[direct]}")" "$(ratio "${now[holdpoint]}" "${now[pgbouncer]}")"
+    order=("${order[@]:1}" "${order[0]}")
+  done
+  # shellcheck disable=SC2086 # the lists are space-separated numbers
+  direct=$(median ${tps[direct]}); holdpoint=$(median ${tps[holdpoint]}); pgbouncer=$(median ${tps[pgbouncer]})
+  printf '%-12s %-7s %12s %12s %12s %10s %10s %9s\n' "$workload" median "$direct" "$holdpoint" "$pgbouncer" \
+    "$(ratio "$holdpoint" "$direct")" "$(ratio "$pgbouncer" "$direct")" "$(ratio "$holdpoint" "$pgbouncer")"
+  sum() { python3 -c "print(sum(float(x) for x in '$*'.split()))"; }
+  cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "${ticks[hp-$workload]}" "$(sum ${tps[holdpoint]})"); \
+the proxy thread's: $(per_xact "${ticks[hp-pg-$workload]}" "$(sum ${tps[holdpoint]})"); \
+pgbouncer's: $(per_xact "${ticks[pgb-$workload]}" "$(sum ${tps[pgbouncer]})")")
 done
 printf '%s\n' "${cpu_lines[@]}"
