@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The egress proxy's cost, with wrk on loopback, one run each, against one upstream (a tiny
-# hyper server, crates/proxy/examples/bench_upstream.rs):
+# The egress proxy's cost, with wrk on loopback against one upstream (a tiny hyper server,
+# crates/proxy/examples/bench_upstream.rs), in ROUNDS rounds (3 unless set) of one run each of:
 #   direct          wrk → upstream
 #   nginx           wrk → nginx (reverse proxy, keep-alive to the upstream) → upstream
 #   holdpoint       wrk → holdpoint serve (absolute-form requests) → upstream
@@ -18,6 +18,8 @@
 # Columns: requests/s at -c 32 and its ratios; CPU µs/req, the proxy process's CPU time per
 # request at -c 32, and "proxying", the part of it spent in the threads that serve requests
 # (Holdpoint's holdpoint-proxy-N threads; the rest is mostly its audit writer); the c=1 latencies.
+# Each round starts one path later than the one before; the table holds the medians of the
+# rounds, and a line per round gives direct, nginx and Holdpoint side by side.
 # Needs wrk, nginx and socat (Debian packages); builds release binaries once, unless
 # HOLDPOINT_BIN (and UPSTREAM_BIN) name binaries already built (to compare two builds).
 set -euo pipefail
@@ -30,6 +32,7 @@ done
 export PATH="$PATH:/usr/sbin"
 DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-32}"
+ROUNDS="${ROUNDS:-3}"
 
 [[ -n "${HOLDPOINT_BIN:-}" ]] || cargo build --release --locked --bin holdpoint >&2
 [[ -n "${UPSTREAM_BIN:-}" ]] || cargo build --release --locked -p holdpoint-proxy --example bench_upstream >&2
@@ -143,40 +146,45 @@ cpu_ticks() {
   done
   echo "$total $proxy"
 }
-run() { # name conns url script cpu-pids...
-  local name=$1 conns=$2 url=$3 script=$4; shift 4
+run() { # name conns round url script cpu-pids...
+  local name=$1 conns=$2 round=$3 url=$4 script=$5; shift 5
   local threads=$(( conns < 2 ? 1 : 2 )) before after
   read -r -a before <<< "$(cpu_ticks "$@")"
-  wrk -t"$threads" -c"$conns" -d"$DURATION" --latency ${script:+-s "$script"} "$url" > "$dir/$name.$conns.txt"
+  wrk -t"$threads" -c"$conns" -d"$DURATION" --latency ${script:+-s "$script"} "$url" > "$dir/$name.$conns.$round.txt"
   read -r -a after <<< "$(cpu_ticks "$@")"
-  echo "$(( after[0] - before[0] )) $(( after[1] - before[1] ))" > "$dir/$name.$conns.cpu"
+  echo "$(( after[0] - before[0] )) $(( after[1] - before[1] ))" > "$dir/$name.$conns.$round.cpu"
 }
 names=(direct nginx holdpoint holdpoint-distinct holdpoint+vault direct-tls holdpoint-tls)
 urls=("http://127.0.0.1:$up/" "http://127.0.0.1:$ngx/" "http://127.0.0.1:$hp/" "http://127.0.0.1:$hp/"
       "http://127.0.0.1:$hp/" "https://localhost:$up_tls/" "https://127.0.0.1:$relay/")
 scripts=("" "" "$dir/forward.lua" "$dir/distinct.lua" "$dir/vault.lua" "" "$dir/tls.lua")
 measured=("" "$nginx_pid" "$holdpoint_pid" "$holdpoint_pid" "$holdpoint_pid" "" "$holdpoint_pid")
-for i in "${!names[@]}"; do
-  for conns in "$CONNS" 1; do
-    echo "wrk ${names[$i]} -c $conns ..." >&2
-    # shellcheck disable=SC2086 # no pid is no argument
-    run "${names[$i]}" "$conns" "${urls[$i]}" "${scripts[$i]}" ${measured[$i]}
+order=("${!names[@]}")
+for ((round = 1; round <= ROUNDS; round++)); do
+  for i in "${order[@]}"; do
+    for conns in "$CONNS" 1; do
+      echo "round $round/$ROUNDS: wrk ${names[$i]} -c $conns ..." >&2
+      # shellcheck disable=SC2086 # no pid is no argument
+      run "${names[$i]}" "$conns" "$round" "${urls[$i]}" "${scripts[$i]}" ${measured[$i]}
+    done
   done
+  # The next round starts one path later, so none always runs first or right after another.
+  order=("${order[@]:1}" "${order[0]}")
 done
 
-python3 - "$dir" "$CONNS" "$(getconf CLK_TCK)" "${names[@]}" <<'PY'
-import re, sys
-d, conns, tick, names = sys.argv[1], sys.argv[2], 1e6 / float(sys.argv[3]), sys.argv[4:]
+python3 - "$dir" "$CONNS" "$(getconf CLK_TCK)" "$ROUNDS" "${names[@]}" <<'PY'
+import re, statistics, sys
+d, conns, tick, rounds, names = sys.argv[1], sys.argv[2], 1e6 / float(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
 def unit(v):
     n, u = float(re.match(r"[\d.]+", v).group()), re.sub(r"[\d.]+", "", v)
     return n * {"us": 1, "ms": 1e3, "s": 1e6}[u]
-def parse(name, c):
-    text = open(f"{d}/{name}.{c}.txt").read()
+def parse(name, c, r):
+    text = open(f"{d}/{name}.{c}.{r}.txt").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p = {k: unit(v) for k, v in re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", text)
     requests = int(re.search(r"(\d+) requests in", text).group(1))
-    total, threads = (int(t) for t in open(f"{d}/{name}.{c}.cpu").read().split())
+    total, threads = (int(t) for t in open(f"{d}/{name}.{c}.{r}.cpu").read().split())
     cpu = total * tick / requests if total > 0 and requests else None
     # nginx: all of it is proxying; Holdpoint: its proxy threads (the rest is the audit writer).
     # (A build without named proxy threads shows none.)
@@ -184,16 +192,32 @@ def parse(name, c):
         proxying = threads * tick / requests if cpu and threads > 0 else None
     else:
         proxying = cpu
-    return rps, p.get("50"), p.get("99"), errors.group(0) if errors else "", (cpu, proxying)
-rows = {n: (parse(n, conns), parse(n, 1)) for n in names}
+    return {"rps": rps, "p50": p.get("50"), "p99": p.get("99"), "err": errors.group(0) if errors else "",
+            "cpu": cpu, "proxying": proxying}
+runs = {n: [(parse(n, conns, r), parse(n, 1, r)) for r in range(1, rounds + 1)] for n in names}
+def base_of(n):
+    return "direct-tls" if n.endswith("tls") else "direct"
+if rounds > 1:
+    print(f"each round, at c={conns} and c=1:")
+    print(f"{'round':>5} {'direct req/s':>12} {'nginx':>8} {'holdpoint':>9} {'hp/nginx':>8} {'added p50 µs':>13}")
+    for r in range(rounds):
+        direct, nginx, hp = (runs[n][r] for n in ("direct", "nginx", "holdpoint"))
+        print(f"{r + 1:5} {direct[0]['rps']:12.0f} {nginx[0]['rps']:8.0f} {hp[0]['rps']:9.0f} "
+              f"{hp[0]['rps'] / nginx[0]['rps']:8.2f} {hp[1]['p50'] - direct[1]['p50']:13.0f}")
+    print(f"medians of {rounds} rounds:")
+def med(n, i, key):
+    values = [run[i][key] for run in runs[n] if run[i][key] is not None]
+    return statistics.median(values) if values else None
 print(f"{'path':19} {'req/s c='+conns:>12} {'vs direct':>9} {'vs nginx':>9} {'CPU µs/req':>10} {'proxying':>8} "
       f"{'p50 µs c=1':>11} {'p99 µs c=1':>11} {'added p50 µs':>13}")
 for n in names:
-    (rps, _, _, err, cpu), (_, p50, p99, err1, _) = rows[n]
-    base = rows["direct-tls" if n.endswith("tls") else "direct"]
-    ngx = rows["nginx"][0][0]
-    added = p50 - base[1][1]
-    note = f"  ({err or err1})" if err or err1 else ""
-    cpu = "".join(f" {v:{w}.1f}" if v is not None else f" {'-':>{w}}" for v, w in zip(cpu, (10, 8)))
-    print(f"{n:19} {rps:12.0f} {rps / base[0][0]:9.2f} {rps / ngx:9.2f}{cpu} {p50:11.0f} {p99:11.0f} {added:13.0f}{note}")
+    rps, p50, p99 = med(n, 0, "rps"), med(n, 1, "p50"), med(n, 1, "p99")
+    errs = sorted({e for run in runs[n] for e in (run[0]["err"], run[1]["err"]) if e})
+    base = base_of(n)
+    added = p50 - med(base, 1, "p50")
+    note = f"  ({'; '.join(errs)})" if errs else ""
+    cpu = "".join(f" {v:{w}.1f}" if v is not None else f" {'-':>{w}}"
+                  for v, w in ((med(n, 0, "cpu"), 10), (med(n, 0, "proxying"), 8)))
+    print(f"{n:19} {rps:12.0f} {rps / med(base, 0, 'rps'):9.2f} {rps / med('nginx', 0, 'rps'):9.2f}{cpu} "
+          f"{p50:11.0f} {p99:11.0f} {added:13.0f}{note}")
 PY
