@@ -52,8 +52,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 up=$(free_port); up_tls=$(free_port); ngx=$(free_port); hp=$(free_port); relay=$(free_port)
-"$upstream_bin" "127.0.0.1:$up" 2>/dev/null & pids+=($!)
-"$upstream_bin" "127.0.0.1:$up_tls" --tls "$dir" 2>/dev/null & pids+=($!)
+# Every server runs in a session of its own, as a service would: with the kernel's autogroup
+# scheduling a session shares the CPU with other sessions as one, and wrk's is this script's.
+setsid "$upstream_bin" "127.0.0.1:$up" 2>/dev/null & pids+=($!)
+setsid "$upstream_bin" "127.0.0.1:$up_tls" --tls "$dir" 2>/dev/null & pids+=($!)
 wait_port "$up"; wait_port "$up_tls"
 
 # nginx as a reverse proxy to the same upstream, keep-alive both ways, one worker per core.
@@ -75,7 +77,7 @@ http {
   }
 }
 EOF
-nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" & pids+=($!); nginx_pid=$!
+setsid nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" & pids+=($!); nginx_pid=$!
 wait_port "$ngx"
 
 # Holdpoint: a fresh home, the upstream's CA trusted, a vault secret bound to the upstream.
@@ -87,10 +89,10 @@ chmod 600 "$dir/vault.key"
 export HOLDPOINT_VAULT_KEY_FILE="$dir/vault.key"
 placeholder=$(printf 'sk-bench-secret' | "$bin" vault add bench --host 127.0.0.1 --json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["placeholders"]["value"])')
-SSL_CERT_FILE="$dir/upstream-ca.pem" "$bin" serve 2>"$dir/serve.log" & pids+=($!); holdpoint_pid=$!
+SSL_CERT_FILE="$dir/upstream-ca.pem" setsid "$bin" serve 2>"$dir/serve.log" & pids+=($!); holdpoint_pid=$!
 wait_port "$hp"
 # wrk speaks TLS to socat, which opens the tunnel through Holdpoint with CONNECT.
-socat -lf /dev/null "TCP-LISTEN:$relay,bind=127.0.0.1,reuseaddr,fork" "PROXY:127.0.0.1:localhost:$up_tls,proxyport=$hp" & pids+=($!)
+setsid socat -lf /dev/null "TCP-LISTEN:$relay,bind=127.0.0.1,reuseaddr,fork" "PROXY:127.0.0.1:localhost:$up_tls,proxyport=$hp" & pids+=($!)
 wait_port "$relay"
 
 # Absolute-form requests for a forward proxy: wrk connects to the proxy and sends the full URL.

@@ -115,7 +115,10 @@ upstream = "127.0.0.1:$pg"
 database = "bench"
 credential = "bench-db"
 EOF
-"$bin" serve 2>"$dir/serve.log" & pids+=($!)
+# A session of its own, as PostgreSQL's and pgbouncer's (and a service's): with the kernel's
+# autogroup scheduling, a session shares the CPU with other sessions as one, so serve started in
+# this script's session would share pgbench's portion while pgbouncer had one to itself.
+setsid "$bin" serve 2>"$dir/serve.log" & pids+=($!)
 serve_pid=$!
 wait_port "$hp"; wait_port "$bouncer"
 
