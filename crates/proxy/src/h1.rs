@@ -122,7 +122,10 @@ pub(crate) async fn send(req: Request<ProxyBody>) -> Result<Response<ProxyBody>,
     let authority = parts.uri.authority().ok_or("the URL has no host")?;
     let port = authority.port_u16().unwrap_or(80);
     let host = authority.host();
-    let key = format!("{host}:{port}");
+    let mut key = String::with_capacity(host.len() + 6);
+    key.push_str(host);
+    key.push(':');
+    key.push_str(itoa::Buffer::new().format(port));
     let out = request_bytes(&parts, &key, port == 80, &body);
     let head_only = parts.method == Method::HEAD;
     // Idempotent requests are sent again once when a pooled connection turns out closed or
@@ -178,7 +181,9 @@ fn request_bytes(parts: &hyper::http::request::Parts, authority: &str, default_p
     // The length is the body's own; none for an empty body of a method that has none.
     let bodiless = matches!(parts.method, Method::GET | Method::HEAD | Method::CONNECT | Method::TRACE);
     if !body.is_empty() || !bodiless || parts.headers.contains_key(header::CONTENT_LENGTH) {
-        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
@@ -238,9 +243,10 @@ type Head = (usize, Response<()>, Option<Framing>);
 /// is framed (`None` for an interim 1xx response, which has no body and is followed by the
 /// real one). `Ok(None)` when the head is not complete yet.
 pub(crate) fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, std::io::Error> {
-    let mut lines = [httparse::EMPTY_HEADER; HEADERS_MAX];
-    let mut parsed = httparse::Response::new(&mut lines);
-    let len = match parsed.parse(buf) {
+    // Left uninitialised: httparse fills what it parses, and a head has a few of the hundred.
+    let mut lines = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS_MAX];
+    let mut parsed = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut parsed, buf, &mut lines) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > HEAD_MAX => {
             return Err(invalid(format!("the upstream's response head is longer than {HEAD_MAX} bytes")));
