@@ -132,6 +132,7 @@ run() {
 }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+sum() { python3 -c "print(sum(float(x) for x in '$*'.split()))"; }
 # Holdpoint's CPU time so far (user and system, clock ticks): the whole process, and the
 # PostgreSQL proxy's own thread (the sessions; the rest is mostly the audit writer).
 cpu() { awk '{print $14, $15}' "/proc/${1:-$serve_pid}/stat"; }
@@ -208,7 +209,6 @@ for workload in select-only tpcb; do
   direct=$(median ${tps[direct]}); holdpoint=$(median ${tps[holdpoint]}); pgbouncer=$(median ${tps[pgbouncer]})
   printf '%-12s %-7s %12s %12s %12s %10s %10s %9s\n' "$workload" median "$direct" "$holdpoint" "$pgbouncer" \
     "$(ratio "$holdpoint" "$direct")" "$(ratio "$pgbouncer" "$direct")" "$(ratio "$holdpoint" "$pgbouncer")"
-  sum() { python3 -c "print(sum(float(x) for x in '$*'.split()))"; }
   cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "${ticks[hp-$workload]}" "$(sum ${tps[holdpoint]})"); \
 the proxy thread's: $(per_xact "${ticks[hp-pg-$workload]}" "$(sum ${tps[holdpoint]})"); \
 pgbouncer's: $(per_xact "${ticks[pgb-$workload]}" "$(sum ${tps[pgbouncer]})")")
