@@ -1,9 +1,10 @@
 //! What classifying one HTTP request costs: a plain read, a REST delete matched by the rule
-//! pack, an AWS query-protocol call and a GraphQL mutation.
+//! pack, an AWS query-protocol call and a GraphQL mutation; and reading a URL's parts, taken as
+//! written and through the full WHATWG parse.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use holdpoint_classify::classify_http;
-use holdpoint_classify::http::{Body, HttpContext, HttpRequest};
+use holdpoint_classify::http::{Body, HttpContext, HttpRequest, UrlParts};
 
 fn main() {
     divan::main();
@@ -50,4 +51,18 @@ fn graphql_mutation() -> usize {
         &[("Content-Type", "application/json")],
         r#"{"query":"mutation volumeDelete($id: String!) { volumeDelete(volumeId: $id) }","variables":{"id":"v1"},"operationName":"volumeDelete"}"#,
     )
+}
+
+/// URLs as agents and the benchmarks send them, each read as written.
+const URLS: &[&str] =
+    &["http://127.0.0.1:8080/item/1/2", "https://api.github.com/repos/acme/web/issues?state=open&per_page=100"];
+
+#[divan::bench(args = URLS)]
+fn url_parts(url: &str) -> bool {
+    UrlParts::parse(divan::black_box(url)).is_ok()
+}
+
+#[divan::bench(args = URLS)]
+fn url_crate_parse(url: &str) -> bool {
+    url::Url::parse(divan::black_box(url)).is_ok()
 }

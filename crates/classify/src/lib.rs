@@ -82,6 +82,10 @@ pub fn classify_http(req: &http::HttpRequest<'_>, ctx: &http::HttpContext) -> Ve
 /// [`classify_http`], for a caller that has parsed the request's URL already (`url` is
 /// `req.url` parsed): the egress proxy parses each URL once for the vault, the host's tags and
 /// the classifier.
-pub fn classify_http_url(req: &http::HttpRequest<'_>, url: &url::Url, ctx: &http::HttpContext) -> Vec<Effect> {
+pub fn classify_http_url(
+    req: &http::HttpRequest<'_>,
+    url: &http::UrlParts<'_>,
+    ctx: &http::HttpContext,
+) -> Vec<Effect> {
     http::classify_url(req, url, ctx)
 }

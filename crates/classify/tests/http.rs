@@ -43,7 +43,7 @@ fn effects(case: &Case) -> Vec<Effect> {
     let ctx = HttpContext { tags: case.tags.clone() };
     let effects = classify_http(&req, &ctx);
     // The proxy parses the URL once and hands it over: the same effects either way.
-    if let Ok(url) = url::Url::parse(&case.url) {
+    if let Ok(url) = holdpoint_classify::http::UrlParts::parse(&case.url) {
         assert_eq!(holdpoint_classify::classify_http_url(&req, &url, &ctx), effects, "{}", case.url);
     }
     effects

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use holdpoint_classify::http::{Body, HttpContext, HttpRequest, host_of_url};
+use holdpoint_classify::http::{Body, HttpContext, HttpRequest, UrlParts, host_of_url};
 use holdpoint_core::{
     Action, Actor, Channel, Denial, Effect, Obligations, Reversibility, Scope, TargetKind, Verb, Verdict, VerdictKind,
     push_json_str,
@@ -169,7 +169,7 @@ impl Gate {
     /// Decides one request; every failure is a refusal with its reason.
     pub(crate) async fn decide(&self, seen: &Seen<'_>) -> Outcome {
         // Parsed once, for the vault, the host's tags and the classifier.
-        let parsed = url::Url::parse(seen.url).ok();
+        let parsed = UrlParts::parse(seen.url).ok();
         let (Some(url), Some(host)) = (parsed.as_ref(), parsed.as_ref().and_then(host_of_url)) else {
             return Outcome::Refuse(Denial::BadInput { reason: format!("the URL {:?} has no host", seen.url) });
         };
@@ -291,7 +291,7 @@ impl Gate {
         decision
     }
 
-    fn action(&self, seen: &Seen<'_>, url: &url::Url, host: &str, secret_tags: Vec<String>) -> Action {
+    fn action(&self, seen: &Seen<'_>, url: &UrlParts<'_>, host: &str, secret_tags: Vec<String>) -> Action {
         let mut tags = self.config.host_tags(host);
         tags.extend(secret_tags);
         tags.sort_unstable();

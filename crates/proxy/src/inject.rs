@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use holdpoint_classify::http::UrlParts;
 use holdpoint_core::Denial;
 use holdpoint_policy::config::HostTags;
 use holdpoint_vault::{Credential, Injection, Part, Resolved, Vault, is_placeholder, placeholders_in};
@@ -23,7 +24,7 @@ pub struct Outgoing<'a> {
     /// The whole body, when the proxy read all of it (an AWS signature may cover it).
     pub body: Option<&'a [u8]>,
     /// `url` parsed, when the caller has parsed it already.
-    pub parsed: Option<&'a url::Url>,
+    pub parsed: Option<&'a UrlParts<'a>>,
 }
 
 /// What injection changes in a request.
@@ -97,13 +98,13 @@ impl Credentials for VaultCredentials {
         let url = match request.parsed {
             Some(url) => url,
             None => {
-                owned = url::Url::parse(request.url)
+                owned = UrlParts::parse(request.url)
                     .map_err(|e| Denial::BadInput { reason: format!("the URL cannot be read ({e})") })?;
                 &owned
             }
         };
-        let host = url.host_str().unwrap_or_default();
-        let scope = holdpoint_vault::Request { host, method: request.method, path: url.path() };
+        let host = url.host.as_deref().unwrap_or_default();
+        let scope = holdpoint_vault::Request { host, method: request.method, path: &url.path };
         let mut out = Injected::default();
         let resigned = self.aws(request, &scope, &mut out)?;
         for (name, value) in request.headers {
@@ -219,11 +220,11 @@ impl VaultCredentials {
     fn url(
         &self,
         raw: &str,
-        url: &url::Url,
+        url: &UrlParts<'_>,
         scope: &holdpoint_vault::Request<'_>,
         out: &mut Injected,
     ) -> Result<(), Denial> {
-        if let Some(placeholder) = placeholders_in(url.path()).map(|(_, p)| p).next() {
+        if let Some(placeholder) = placeholders_in(&url.path).map(|(_, p)| p).next() {
             let resolved = self.resolve(placeholder, scope, out)?;
             return Err(misplaced(&resolved, "the URL path", &resolved.binding.inject));
         }

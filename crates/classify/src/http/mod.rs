@@ -4,6 +4,7 @@
 //! is a remote delete, and a write no rule knows is tagged `unknown-endpoint` (the policy holds
 //! it on a production host).
 
+mod address;
 mod aws;
 mod graphql;
 mod rules;
@@ -12,6 +13,7 @@ use std::borrow::Cow;
 
 use holdpoint_core::{Effect, Reversibility, Scope, Target, TargetKind, Verb};
 
+pub use address::UrlParts;
 pub use rules::HTTP_RULES;
 
 /// Tag on the target of a write that no rule recognised.
@@ -107,14 +109,14 @@ impl Parsed<'_> {
 
 /// Classify one HTTP request.
 pub fn classify(req: &HttpRequest<'_>, ctx: &HttpContext) -> Vec<Effect> {
-    match url::Url::parse(req.url) {
+    match UrlParts::parse(req.url) {
         Ok(url) => classify_url(req, &url, ctx),
         Err(e) => tagged(vec![opaque(req.url, &format!("the URL cannot be read ({e})"), "http-unreadable")], ctx),
     }
 }
 
 /// [`classify`], for a caller that has parsed `req.url` already (as `url`).
-pub fn classify_url(req: &HttpRequest<'_>, url: &url::Url, ctx: &HttpContext) -> Vec<Effect> {
+pub fn classify_url(req: &HttpRequest<'_>, url: &UrlParts<'_>, ctx: &HttpContext) -> Vec<Effect> {
     let effects = match parse(req, url) {
         Ok(parsed) => classify_parsed(&parsed),
         Err(why) => vec![opaque(req.url, &why, "http-unreadable")],
@@ -170,29 +172,30 @@ fn fallback(p: &Parsed<'_>) -> Effect {
 /// The host of an absolute URL, lower-cased, as the classifier sees it (for looking up the
 /// host's tags before classifying).
 pub fn host_of(url: &str) -> Option<String> {
-    host_of_url(&url::Url::parse(url).ok()?)
+    host_of_url(&UrlParts::parse(url).ok()?)
 }
 
 /// [`host_of`] of a URL already parsed.
-pub fn host_of_url(url: &url::Url) -> Option<String> {
-    Some(url.host_str()?.trim_end_matches('.').to_ascii_lowercase())
+pub fn host_of_url(url: &UrlParts<'_>) -> Option<String> {
+    Some(url.host.as_deref()?.trim_end_matches('.').to_ascii_lowercase())
 }
 
-fn parse<'a>(req: &HttpRequest<'a>, url: &'a url::Url) -> Result<Parsed<'a>, String> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("the URL scheme {:?} is not http or https", url.scheme()));
+fn parse<'a>(req: &HttpRequest<'a>, url: &'a UrlParts<'_>) -> Result<Parsed<'a>, String> {
+    let scheme = url.scheme.as_ref();
+    if !matches!(scheme, "http" | "https") {
+        return Err(format!("the URL scheme {scheme:?} is not http or https"));
     }
-    let host = lower(url.host_str().ok_or("the URL has no host")?.trim_end_matches('.'));
-    let raw_path = url.path();
+    let host = lower(url.host.as_deref().ok_or("the URL has no host")?.trim_end_matches('.'));
+    let raw_path = url.path.as_ref();
     let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
     let query: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let mut endpoint = String::with_capacity(url.scheme().len() + 3 + host.len() + 6 + raw_path.len());
-    endpoint.push_str(url.scheme());
+    let mut endpoint = String::with_capacity(scheme.len() + 3 + host.len() + 6 + raw_path.len());
+    endpoint.push_str(scheme);
     endpoint.push_str("://");
     endpoint.push_str(&host);
-    if let Some(port) = url.port() {
-        use std::fmt::Write as _;
-        let _ = write!(endpoint, ":{port}");
+    if let Some(port) = url.port {
+        endpoint.push(':');
+        endpoint.push_str(itoa::Buffer::new().format(port));
     }
     endpoint.push_str(raw_path);
     let mut method = upper(req.method.trim());
