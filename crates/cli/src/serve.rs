@@ -78,7 +78,12 @@ async fn serve(home: &Home, config: Config, engines: Engines, ca: Ca, upstream: 
         || std::env::var_os("WAYLAND_DISPLAY").is_some();
     let pending = Arc::new(Mutex::new(Vec::new()));
     let (stop_audit, stopped) = tokio::sync::watch::channel(false);
-    let writer = tokio::spawn(write_audit(store.clone(), Arc::clone(&pending), stopped));
+    if matches!(config.store, StoreLocation::Sqlite) {
+        // SQLite's connection workers do the writer's inserts: they wait like it (see
+        // `start_audit_writer`). Not being able to is no reason not to serve.
+        let _ = holdpoint_sandbox::idle_scheduling_of_threads("sqlx-sqlite");
+    }
+    let writer = start_audit_writer(store.clone(), Arc::clone(&pending), stopped)?;
     let audit = Arc::new(StoreAudit { state: home.state.clone(), pending, announce });
     // The sockets in the state directory: the proxy's for `run`'s bridge, and the agent-side
     // calls of hooks inside sandboxes (never an approver call).
@@ -345,6 +350,33 @@ fn audit_entry(action: &Action, decision: &Decision) -> AuditEntry {
         verdict: Some(decision.verdict.kind()),
         detail: Detail::decision(crate::spool::detail(action, decision)),
     }
+}
+
+/// Starts [`write_audit`] on a thread of its own under `SCHED_IDLE`
+/// (`holdpoint_sandbox::idle_scheduling`): its bursts of hashing, packing and writing then never
+/// keep a proxy's thread from a core. `pgbench` TPC-B through the PostgreSQL proxy on two cores,
+/// 13 rounds with the writer's threads so and not: 0.96 against 0.92 of pgbouncer's
+/// transactions per second on average, better in 11. The receiver hears once the writer is done.
+fn start_audit_writer(
+    store: Store,
+    pending: Arc<Mutex<Vec<Decided>>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::sync::oneshot::Receiver<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the audit writer's runtime")?;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("holdpoint-audit".into())
+        .spawn(move || {
+            // Not being able to is no reason not to keep the log.
+            let _ = holdpoint_sandbox::idle_scheduling();
+            rt.block_on(write_audit(store, pending, stop));
+            let _ = done.send(());
+        })
+        .context("cannot start the audit writer's thread")?;
+    Ok(finished)
 }
 
 /// Appends the waiting decisions to the audit log every [`AUDIT_EVERY`] until `stop`, then

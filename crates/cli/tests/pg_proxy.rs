@@ -216,6 +216,9 @@ fn statements_are_decided_held_released_once_and_the_real_password_stays_hidden(
     // The sessions' thread (its name cut to 15 bytes) runs as a batch thread: it does not
     // preempt what runs on every message.
     assert_eq!(thread_policy(gw.serve.pid(), "holdpoint-pg-pr"), Some(3), "SCHED_BATCH");
+    // The audit writer and SQLite's connection workers wait while anything else wants a core.
+    assert_eq!(thread_policy(gw.serve.pid(), "holdpoint-audit"), Some(5), "SCHED_IDLE");
+    assert_eq!(thread_policy(gw.serve.pid(), "sqlx-sqlite-wor"), Some(5), "SCHED_IDLE");
     let (ok, rows, err) = run(&["-c", "SELECT 1; SELECT 'two'"], None);
     assert!(ok, "{err}");
     assert_eq!(rows, "1\ntwo\n");

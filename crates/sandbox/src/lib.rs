@@ -55,6 +55,41 @@ pub fn batch_scheduling() -> std::io::Result<()> {
     sys::sched_batch()
 }
 
+/// Puts the calling thread under the `SCHED_IDLE` scheduling policy, for work that may wait
+/// while anything else wants the CPU (the audit writer).
+///
+/// Such a thread runs on a core no other thread wants, and yields it at once to any thread that
+/// wakes there, the batch-scheduled proxy threads included (which do not preempt ordinary
+/// threads). Under the default policy the writer's bursts (a batch of records hashed, packed and
+/// written every few milliseconds) hold a core until their slice ends while a proxy's thread
+/// waits to relay a message, and a PostgreSQL session holding row locks holds them that much
+/// longer. Should every core stay busy for long, the writer falls behind and its bounded queue
+/// spills to the audit spool: nothing is lost. Needs no privilege.
+pub fn idle_scheduling() -> std::io::Result<()> {
+    sys::sched_idle(0)
+}
+
+/// Puts every thread of this process whose name starts with `prefix` under `SCHED_IDLE` (see
+/// [`idle_scheduling`]): for threads a library starts, such as SQLite's connection workers.
+/// Returns how many were.
+pub fn idle_scheduling_of_threads(prefix: &str) -> std::io::Result<usize> {
+    let mut done = 0;
+    for entry in std::fs::read_dir("/proc/self/task")? {
+        let path = entry?.path();
+        let named = std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.starts_with(prefix));
+        let tid = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<libc::pid_t>().ok());
+        if let (true, Some(tid)) = (named, tid) {
+            match sys::sched_idle(tid) {
+                Ok(()) => done += 1,
+                // Ended since it was listed.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(done)
+}
+
 /// How long memory the process freed stays with it before the allocator gives it back to the
 /// kernel, in milliseconds (mimalloc's own default is 10).
 pub const FREED_MEMORY_KEPT_MS: std::ffi::c_long = 1000;

@@ -100,6 +100,17 @@ pub fn sched_batch() -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
+/// Puts thread `tid` of this process (0: the calling thread) under `SCHED_IDLE` (lowering a
+/// thread's priority needs no privilege).
+#[allow(unsafe_code)]
+pub fn sched_idle(tid: libc::pid_t) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `tid` is a plain integer the kernel checks (a thread that is gone is ESRCH), and
+    // `param` is valid for the call's duration, which only reads it.
+    let rc = unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
 /// mimalloc's `mi_option_purge_delay` (v2's `mi_option_e`, in declaration order; the build
 /// takes mimalloc v2, see the workspace's Cargo.toml): how long, in milliseconds, memory freed
 /// stays committed before it is given back to the kernel.
