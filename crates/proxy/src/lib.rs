@@ -4,6 +4,8 @@
 //!
 //! - `listener`: the loopback listener, HTTP/1.1 forward proxying (absolute-form requests),
 //!   graceful shutdown.
+//! - `front`: the agent's connection: plain `http://` requests read and answered directly,
+//!   the connection handed to hyper's server at the first request of another form.
 //! - `connect`: `CONNECT` — passthrough hosts are tunnelled untouched; every other host is
 //!   intercepted with TLS (certificates from the local [`Ca`]) and served as HTTP/1.1 or
 //!   HTTP/2 (ALPN).
@@ -31,6 +33,7 @@ mod connect;
 mod decide;
 mod error;
 mod forward;
+mod front;
 mod h1;
 mod inject;
 mod listener;
@@ -42,6 +45,7 @@ pub use ca::{CA_CERT_FILE, CA_KEY_FILE, Ca};
 pub use decide::{Gate, Recorder, refusal_json};
 pub use error::Error;
 pub use forward::Upstream;
+pub use front::{Head, Plain, read_head};
 pub use h1::read_response;
 pub use inject::{Credentials, Injected, NoCredentials, Outgoing, VaultCredentials};
 pub use listener::{Proxy, serve, serve_unix};

@@ -26,7 +26,7 @@ use crate::decide::{Outcome, Seen, refusal_json};
 use crate::{Ca, Error, Gate, Upstream};
 
 /// How long a client may take to send a request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The proxy: the gate that decides, the CA that intercepts, the client that forwards.
 pub struct Proxy {
@@ -35,6 +35,9 @@ pub struct Proxy {
     pub(crate) upstream: Upstream,
     passthrough: Vec<HostTags>,
     graceful: Mutex<Option<GracefulShutdown>>,
+    /// Turns true when shutdown begins: connections served directly close once their request
+    /// in flight is answered (hyper's are told by `graceful`).
+    closing: tokio::sync::watch::Sender<bool>,
     /// Turns true once the connections of every listener have finished (or the grace period
     /// ran out), so a listener whose serving ends first does not stop its workers sooner.
     drained: tokio::sync::watch::Sender<bool>,
@@ -71,6 +74,7 @@ impl Proxy {
             upstream,
             passthrough,
             graceful: Mutex::new(Some(GracefulShutdown::new())),
+            closing: tokio::sync::watch::Sender::new(false),
             drained: tokio::sync::watch::Sender::new(false),
             listen: OnceLock::new(),
             own: Vec::new(),
@@ -109,6 +113,16 @@ impl Proxy {
             || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
         let ports = self.listen.get().map(SocketAddr::port).into_iter().chain(self.own.iter().map(SocketAddr::port));
         local && ports.into_iter().any(|p| p == port)
+    }
+
+    /// Turns true when shutdown begins.
+    pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_closing(&self) -> bool {
+        *self.closing.borrow()
     }
 
     /// A watcher for a connection, until shutdown has begun.
@@ -229,6 +243,7 @@ async fn serve_on(listener: impl Listen, proxy: Arc<Proxy>, shutdown: impl Futur
     let _ = accepting.await;
     // The one graceful shutdown watches the connections of every listener: the first listener
     // to stop waits for them all, the others for it, before their workers go.
+    proxy.closing.send_replace(true);
     let graceful = proxy.graceful.lock().ok().and_then(|mut g| g.take());
     match graceful {
         Some(graceful) => {
@@ -400,12 +415,24 @@ impl Worker {
     }
 }
 
-/// Serves one connection on the runtime this is called in, counted in `live` until it ends.
+/// Serves one connection on the runtime this is called in, counted in `live` until it ends:
+/// plain requests directly (see `front`), the rest of the connection by hyper's server from
+/// the first request of another form.
 fn accept<S>(proxy: Arc<Proxy>, stream: S, live: Live)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let Some(watcher) = proxy.watcher() else { return };
+    tokio::spawn(crate::front::serve(proxy, stream, live, watcher));
+}
+
+/// Serves a connection (or its rest: `io` gives back what was read of it already) with hyper's
+/// HTTP/1.1 server, under graceful shutdown.
+pub(crate) async fn serve_hyper<S>(proxy: Arc<Proxy>, io: S, live: Live, watcher: Watcher)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let _live = live;
     let service = service_fn(move |req| {
         let proxy = Arc::clone(&proxy);
         async move { Ok::<_, Infallible>(route(proxy, req).await) }
@@ -413,30 +440,33 @@ where
     // Clients speak HTTP/1.1 to a proxy; HTTP/2 happens inside intercepted tunnels.
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEAD_TIMEOUT);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-    let served = watcher.watch(conn);
-    tokio::spawn(async move {
-        let _live = live;
-        served.await
-    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let _ = watcher.watch(conn).await;
 }
 
 async fn route(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody> {
     if req.method() == Method::CONNECT {
         return crate::connect::open(proxy, req).await;
     }
-    let uri = req.uri();
+    match target(&proxy, req.uri()) {
+        Ok(url) => handle(&proxy, req, url).await,
+        Err(denial) => refusal(&denial),
+    }
+}
+
+/// The absolute URL an agent's request is for, or why it is refused: it is addressed to
+/// Holdpoint itself, or its target is not an absolute `http(s)` URL.
+pub(crate) fn target(proxy: &Proxy, uri: &Uri) -> Result<String, Denial> {
     match (uri.scheme_str(), uri.authority()) {
         (Some(scheme @ ("http" | "https")), Some(authority))
             if proxy.is_itself(authority.host(), authority.port_u16().unwrap_or(default_port(scheme))) =>
         {
-            refusal(&itself(&uri.to_string()))
+            Err(itself(&uri.to_string()))
         }
         (Some(scheme @ ("http" | "https")), Some(authority)) => {
-            let url = absolute(scheme, authority.as_str(), uri.path(), uri.query());
-            handle(&proxy, req, url).await
+            Ok(absolute(scheme, authority.as_str(), uri.path(), uri.query()))
         }
-        _ => refusal(&Denial::BadInput {
+        _ => Err(Denial::BadInput {
             reason: format!(
                 "{uri} is not an absolute URL; this is Holdpoint's egress proxy: point the client's proxy setting \
                  (HTTP_PROXY, HTTPS_PROXY) at it"
@@ -472,19 +502,46 @@ pub(crate) fn itself(target: &str) -> Denial {
     }
 }
 
+/// A proxy for tests: a CA in `dir`, the guarded profile, no vault, decisions not recorded.
+#[cfg(test)]
+pub(crate) async fn test_proxy(dir: &std::path::Path) -> Arc<Proxy> {
+    struct Discard;
+    impl crate::Recorder for Discard {
+        fn decided(&self, _: holdpoint_core::Action, _: Arc<holdpoint_policy::Decision>) {}
+        fn held(&self, _: &holdpoint_store::Hold) {}
+    }
+    Ca::create(dir).unwrap();
+    let store = holdpoint_store::Store::open_sqlite(dir).await.unwrap();
+    let engine = holdpoint_policy::Engine::new(holdpoint_policy::Profile::Guarded, &[]).unwrap();
+    let gate = Gate::new(engine, Default::default(), store, Arc::new(Discard), Arc::new(crate::NoCredentials));
+    Arc::new(Proxy::new(gate, Ca::load(dir).unwrap(), Upstream::new(None).unwrap()))
+}
+
 /// Decides one request (its absolute URL given) and forwards it or answers the refusal.
 pub(crate) async fn handle(proxy: &Proxy, mut req: Request<Incoming>, url: String) -> Response<ProxyBody> {
     let upgrade = wants_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, incoming) = req.into_parts();
+    let (parts, incoming) = req.into_parts();
+    let read = match body::read(incoming, proxy.gate.config().proxy.max_body).await {
+        Ok(read) => read,
+        Err(e) => return refusal(&Denial::BadInput { reason: format!("the request body could not be read ({e})") }),
+    };
+    decide_and_send(proxy, parts, read, upgrade, url).await
+}
+
+/// Decides a request whose body was read (up to `max_body`) and forwards it or answers the
+/// refusal; `upgrade` is the agent's side of a websocket handshake.
+pub(crate) async fn decide_and_send(
+    proxy: &Proxy,
+    mut parts: hyper::http::request::Parts,
+    read: body::Read,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    url: String,
+) -> Response<ProxyBody> {
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let read = match body::read(incoming, proxy.gate.config().proxy.max_body).await {
-        Ok(read) => read,
-        Err(e) => return refusal(&Denial::BadInput { reason: format!("the request body could not be read ({e})") }),
-    };
     let seen = Seen {
         method: parts.method.as_str(),
         url: &url,
@@ -554,24 +611,10 @@ pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use holdpoint_core::Action;
-    use holdpoint_policy::{Decision, Engine, Profile};
-    use holdpoint_store::{Hold, Store};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    struct Discard;
-
-    impl crate::Recorder for Discard {
-        fn decided(&self, _: Action, _: Arc<Decision>) {}
-        fn held(&self, _: &Hold) {}
-    }
-
     async fn proxy(dir: &std::path::Path) -> Arc<Proxy> {
-        Ca::create(dir).unwrap();
-        let store = Store::open_sqlite(dir).await.unwrap();
-        let engine = Engine::new(Profile::Guarded, &[]).unwrap();
-        let gate = Gate::new(engine, Default::default(), store, Arc::new(Discard), Arc::new(crate::NoCredentials));
-        Arc::new(Proxy::new(gate, Ca::load(dir).unwrap(), Upstream::new(None).unwrap()))
+        test_proxy(dir).await
     }
 
     /// A proxied request's URL is its `Uri` as displayed: with and without a path, a query, an
