@@ -157,7 +157,7 @@ where
     let mut out = Vec::new();
     loop {
         let plain = loop {
-            match read_head(&buf, body_max) {
+            match if buf.is_empty() { Head::Partial } else { read_head(&buf, body_max) } {
                 Head::Plain(plain) => break plain,
                 Head::Other => {
                     let io = Prefixed { read: buf.freeze(), inner: stream };

@@ -120,8 +120,8 @@ pub(crate) async fn send(req: Request<ProxyBody>) -> Result<Response<ProxyBody>,
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(|e| format!("the request body failed ({e})"))?.to_bytes();
     let authority = parts.uri.authority().ok_or("the URL has no host")?;
-    let port = authority.port_u16().unwrap_or(80);
-    let host = authority.host();
+    let (host, port) = crate::listener::host_port(authority);
+    let port = port.unwrap_or(80);
     let mut key = String::with_capacity(host.len() + 6);
     key.push_str(host);
     key.push(':');

@@ -108,11 +108,15 @@ impl Proxy {
     /// Whether `host:port` is this proxy (a request to it would loop) or another of
     /// Holdpoint's listeners (the approvals API above all), which agents never reach through it.
     pub(crate) fn is_itself(&self, host: &str, port: u16) -> bool {
+        // The port first: most requests are to none of Holdpoint's.
+        let mut ports =
+            self.listen.get().map(SocketAddr::port).into_iter().chain(self.own.iter().map(SocketAddr::port));
+        if !ports.any(|p| p == port) {
+            return false;
+        }
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let local = host.eq_ignore_ascii_case("localhost")
-            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
-        let ports = self.listen.get().map(SocketAddr::port).into_iter().chain(self.own.iter().map(SocketAddr::port));
-        local && ports.into_iter().any(|p| p == port)
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
     }
 
     /// Turns true when shutdown begins.
@@ -457,22 +461,19 @@ async fn route(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody>
 /// The absolute URL an agent's request is for, or why it is refused: it is addressed to
 /// Holdpoint itself, or its target is not an absolute `http(s)` URL.
 pub(crate) fn target(proxy: &Proxy, uri: &Uri) -> Result<String, Denial> {
-    match (uri.scheme_str(), uri.authority()) {
-        (Some(scheme @ ("http" | "https")), Some(authority))
-            if proxy.is_itself(authority.host(), authority.port_u16().unwrap_or(default_port(scheme))) =>
-        {
-            Err(itself(&uri.to_string()))
-        }
-        (Some(scheme @ ("http" | "https")), Some(authority)) => {
-            Ok(absolute(scheme, authority.as_str(), uri.path(), uri.query()))
-        }
-        _ => Err(Denial::BadInput {
+    let (Some(scheme @ ("http" | "https")), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(Denial::BadInput {
             reason: format!(
                 "{uri} is not an absolute URL; this is Holdpoint's egress proxy: point the client's proxy setting \
                  (HTTP_PROXY, HTTPS_PROXY) at it"
             ),
-        }),
+        });
+    };
+    let (host, port) = host_port(authority);
+    if proxy.is_itself(host, port.unwrap_or(default_port(scheme))) {
+        return Err(itself(&uri.to_string()));
     }
+    Ok(absolute(scheme, authority.as_str(), uri.path(), uri.query()))
 }
 
 /// An absolute URL's text as its `Uri` displays it, put together without the formatting
@@ -579,6 +580,28 @@ pub(crate) async fn decide_and_send(
     proxy.upstream.send(Request::from_parts(parts, body), upgrade).await
 }
 
+/// An authority's host and port as `Authority::host` and `Authority::port_u16` give them, read
+/// in one pass when the text is a plain name or address with an optional port of digits (no
+/// user info, no IPv6 brackets): every proxied request's URL is looked at this way more than once.
+pub(crate) fn host_port(authority: &hyper::http::uri::Authority) -> (&str, Option<u16>) {
+    let text = authority.as_str();
+    if !text.bytes().any(|b| b == b'@' || b == b'[') {
+        match text.bytes().rposition(|b| b == b':') {
+            None => return (text, None),
+            Some(colon) => {
+                let (host, port) = (text.get(..colon).unwrap_or_default(), text.get(colon + 1..).unwrap_or_default());
+                if (1..=5).contains(&port.len())
+                    && port.bytes().all(|b| b.is_ascii_digit())
+                    && let Ok(port) = port.parse::<u16>()
+                {
+                    return (host, Some(port));
+                }
+            }
+        }
+    }
+    (authority.host(), authority.port_u16())
+}
+
 fn default_port(scheme: &str) -> u16 {
     if scheme == "https" { 443 } else { 80 }
 }
@@ -632,6 +655,27 @@ mod tests {
             let uri: Uri = text.parse().unwrap();
             let (scheme, authority) = (uri.scheme_str().unwrap(), uri.authority().unwrap());
             assert_eq!(absolute(scheme, authority.as_str(), uri.path(), uri.query()), uri.to_string(), "{text}");
+        }
+    }
+
+    /// Host and port read in one pass are what `Authority` gives.
+    #[test]
+    fn host_and_port_read_as_the_authority_gives_them() {
+        for text in [
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1:9",
+            "EXAMPLE.com:080",
+            "example.com:",
+            "example.com:65535",
+            "user:pw@example.com:81",
+            "user@example.com",
+            "[::1]:8080",
+            "[::1]",
+            "a.b.c:0",
+        ] {
+            let authority: hyper::http::uri::Authority = text.parse().unwrap();
+            assert_eq!(host_port(&authority), (authority.host(), authority.port_u16()), "{text}");
         }
     }
 
