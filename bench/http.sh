@@ -3,6 +3,8 @@
 # crates/proxy/examples/bench_upstream.rs), in ROUNDS rounds (3 unless set) of one run each of:
 #   direct          wrk → upstream
 #   nginx           wrk → nginx (reverse proxy, keep-alive to the upstream) → upstream
+#   nginx+log       the same nginx writing an access log line per request (64 KiB buffer), as
+#                   Holdpoint writes an audit record per decision (the target row is nginx)
 #   holdpoint       wrk → holdpoint serve (absolute-form requests) → upstream
 #   holdpoint-distinct  the same with a new path on every request, so every decision runs the
 #                   classifier (the policy's decisions are memoised per request shape; the
@@ -51,7 +53,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
-up=$(free_port); up_tls=$(free_port); ngx=$(free_port); hp=$(free_port); relay=$(free_port)
+up=$(free_port); up_tls=$(free_port); ngx=$(free_port); ngx_log=$(free_port); hp=$(free_port); relay=$(free_port)
 # Every server runs in a session of its own, as a service would: with the kernel's autogroup
 # scheduling a session shares the CPU with other sessions as one, and wrk's is this script's.
 setsid "$upstream_bin" "127.0.0.1:$up" 2>/dev/null & pids+=($!)
@@ -75,10 +77,15 @@ http {
     listen 127.0.0.1:$ngx;
     location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
+  server {
+    listen 127.0.0.1:$ngx_log;
+    access_log $dir/nginx/access.log combined buffer=64k;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
 }
 EOF
 setsid nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" & pids+=($!); nginx_pid=$!
-wait_port "$ngx"
+wait_port "$ngx"; wait_port "$ngx_log"
 
 # Holdpoint: a fresh home, the upstream's CA trusted, a vault secret bound to the upstream.
 export HOLDPOINT_HOME="$dir/home"
@@ -126,6 +133,7 @@ check() { # name url curl-args...
 }
 check direct "http://127.0.0.1:$up/"
 check nginx "http://127.0.0.1:$ngx/"
+check nginx+log "http://127.0.0.1:$ngx_log/"
 check holdpoint "http://127.0.0.1:$up/" --proxy "http://127.0.0.1:$hp"
 check holdpoint-tls "https://localhost:$up_tls/" --proxy "http://127.0.0.1:$hp" --cacert "$HOLDPOINT_HOME/state/proxy-ca.pem"
 
@@ -156,11 +164,11 @@ run() { # name conns round url script cpu-pids...
   read -r -a after <<< "$(cpu_ticks "$@")"
   echo "$(( after[0] - before[0] )) $(( after[1] - before[1] ))" > "$dir/$name.$conns.$round.cpu"
 }
-names=(direct nginx holdpoint holdpoint-distinct holdpoint+vault direct-tls holdpoint-tls)
-urls=("http://127.0.0.1:$up/" "http://127.0.0.1:$ngx/" "http://127.0.0.1:$hp/" "http://127.0.0.1:$hp/"
-      "http://127.0.0.1:$hp/" "https://localhost:$up_tls/" "https://127.0.0.1:$relay/")
-scripts=("" "" "$dir/forward.lua" "$dir/distinct.lua" "$dir/vault.lua" "" "$dir/tls.lua")
-measured=("" "$nginx_pid" "$holdpoint_pid" "$holdpoint_pid" "$holdpoint_pid" "" "$holdpoint_pid")
+names=(direct nginx nginx+log holdpoint holdpoint-distinct holdpoint+vault direct-tls holdpoint-tls)
+urls=("http://127.0.0.1:$up/" "http://127.0.0.1:$ngx/" "http://127.0.0.1:$ngx_log/" "http://127.0.0.1:$hp/"
+      "http://127.0.0.1:$hp/" "http://127.0.0.1:$hp/" "https://localhost:$up_tls/" "https://127.0.0.1:$relay/")
+scripts=("" "" "" "$dir/forward.lua" "$dir/distinct.lua" "$dir/vault.lua" "" "$dir/tls.lua")
+measured=("" "$nginx_pid" "$nginx_pid" "$holdpoint_pid" "$holdpoint_pid" "$holdpoint_pid" "" "$holdpoint_pid")
 order=("${!names[@]}")
 for ((round = 1; round <= ROUNDS; round++)); do
   for i in "${order[@]}"; do
@@ -201,11 +209,13 @@ def base_of(n):
     return "direct-tls" if n.endswith("tls") else "direct"
 if rounds > 1:
     print(f"each round, at c={conns} and c=1:")
-    print(f"{'round':>5} {'direct req/s':>12} {'nginx':>8} {'holdpoint':>9} {'hp/nginx':>8} {'added p50 µs':>13}")
+    print(f"{'round':>5} {'direct req/s':>12} {'nginx':>8} {'nginx+log':>9} {'holdpoint':>9} {'hp/nginx':>8} "
+          f"{'hp/nginx+log':>12} {'added p50 µs':>13}")
     for r in range(rounds):
-        direct, nginx, hp = (runs[n][r] for n in ("direct", "nginx", "holdpoint"))
-        print(f"{r + 1:5} {direct[0]['rps']:12.0f} {nginx[0]['rps']:8.0f} {hp[0]['rps']:9.0f} "
-              f"{hp[0]['rps'] / nginx[0]['rps']:8.2f} {hp[1]['p50'] - direct[1]['p50']:13.0f}")
+        direct, nginx, logged, hp = (runs[n][r] for n in ("direct", "nginx", "nginx+log", "holdpoint"))
+        print(f"{r + 1:5} {direct[0]['rps']:12.0f} {nginx[0]['rps']:8.0f} {logged[0]['rps']:9.0f} {hp[0]['rps']:9.0f} "
+              f"{hp[0]['rps'] / nginx[0]['rps']:8.2f} {hp[0]['rps'] / logged[0]['rps']:12.2f} "
+              f"{hp[1]['p50'] - direct[1]['p50']:13.0f}")
     print(f"medians of {rounds} rounds:")
 def med(n, i, key):
     values = [run[i][key] for run in runs[n] if run[i][key] is not None]

@@ -418,6 +418,54 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
 }
 
+/// How hyper's server reads a request: what it hands a service.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HyperRead {
+    /// As sent.
+    pub method: String,
+    /// As `Uri` displays it.
+    pub uri: String,
+    /// Names in lower case, values as sent, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Decoded from its framing.
+    pub body: Vec<u8>,
+}
+
+/// The first request hyper's HTTP/1.1 server reads from `bytes` (the agent's side then closes),
+/// or `None` when it refuses them: for tests and the fuzz target, which check that a head read
+/// as plain here is read the same way there.
+pub async fn hyper_reads(bytes: &[u8]) -> Option<HyperRead> {
+    use http_body_util::BodyExt;
+    let (mut agent, server) = tokio::io::duplex(bytes.len().max(1024));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let tx = tx.lock().ok().and_then(|mut tx| tx.take());
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await?.to_bytes().to_vec();
+            let headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
+            if let Some(tx) = tx {
+                let read = HyperRead { method: parts.method.to_string(), uri: parts.uri.to_string(), headers, body };
+                let _ = tx.send(read);
+            }
+            Ok::<_, hyper::Error>(Response::new(http_body_util::Empty::<Bytes>::new()))
+        }
+    });
+    // Reading on after the agent's end: a request complete in the bytes is served, one that
+    // is not ends in an error.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .half_close(true)
+        .serve_connection(hyper_util::rt::TokioIo::new(server), service);
+    let served = async move {
+        agent.write_all(bytes).await.ok()?;
+        agent.shutdown().await.ok()?;
+        rx.await.ok()
+    };
+    let (_, read) = tokio::join!(conn, served);
+    read
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -697,5 +745,41 @@ mod tests {
             .unwrap();
         let mut rest = Vec::new();
         assert_eq!(conn.read_to_end(&mut rest).await.unwrap(), 0, "{}", String::from_utf8_lossy(&rest));
+    }
+
+    /// A head read as plain here is read the same by hyper's server: method, target, every
+    /// header and the body's bytes — on a table of heads near the edges of the grammar.
+    #[tokio::test]
+    async fn a_plain_head_is_read_as_hyper_reads_it() {
+        let many: String = (0..60).map(|i| format!("X-{i}: {i}\r\n")).collect();
+        let heads = [
+            "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+            "\r\nGET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+            "GET http://a/ HTTP/1.1\nHost: a\n\n".to_owned(),
+            "POST http://a/p HTTP/1.1\r\ncontent-length:   5  \r\n\r\nhello".to_owned(),
+            "POST http://a/p HTTP/1.1\r\nContent-Length: 005\r\n\r\nhelloGET http://a/next HTTP/1.1\r\n\r\n".to_owned(),
+            "PUT http://user:pw@a:8080/x%20y?q=1&r=%2F HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_owned(),
+            "GET http://a/ HTTP/1.1\r\nX!#$%&'*+-.^_`|~: v\r\nTab:\tin\tvalue\r\n\r\n".to_owned(),
+            "GET http://a/ HTTP/1.1\r\nObs: caf\u{e9}\r\nConnection: keep-alive, close\r\nTE: trailers\r\n\r\n"
+                .to_owned(),
+            "OPTIONS http://a:1/ HTTP/1.1\r\nEmpty:\r\n\r\n".to_owned(),
+            format!("GET http://a/ HTTP/1.1\r\n{many}\r\n"),
+        ];
+        for text in &heads {
+            let bytes = text.as_bytes();
+            let Head::Plain(plain) = read_head(bytes, 1024) else { panic!("{text:?} is not read as plain") };
+            let ours = (
+                plain.method.clone(),
+                plain.uri.to_string(),
+                plain.headers.iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect::<Vec<_>>(),
+                bytes[plain.head..plain.head + plain.body].to_vec(),
+            );
+            let theirs = hyper_reads(bytes).await.unwrap_or_else(|| panic!("hyper refuses {text:?}"));
+            assert_eq!(
+                (ours.0.as_str(), ours.1, ours.2, ours.3),
+                (theirs.method.as_str(), theirs.uri, theirs.headers, theirs.body),
+                "{text:?}"
+            );
+        }
     }
 }

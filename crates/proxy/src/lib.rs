@@ -45,7 +45,7 @@ pub use ca::{CA_CERT_FILE, CA_KEY_FILE, Ca};
 pub use decide::{Gate, Recorder, refusal_json};
 pub use error::Error;
 pub use forward::Upstream;
-pub use front::{Head, Plain, read_head};
+pub use front::{Head, HyperRead, Plain, hyper_reads, read_head};
 pub use h1::read_response;
 pub use inject::{Credentials, Injected, NoCredentials, Outgoing, VaultCredentials};
 pub use listener::{Proxy, serve, serve_unix};
