@@ -25,7 +25,8 @@ use crate::body::{self, ProxyBody};
 use crate::decide::{Outcome, Seen, refusal_json};
 use crate::{Ca, Error, Gate, Upstream};
 
-/// How long a client may take to send a request head.
+/// How long a client may take to send a request head: per head on hyper's server; on the
+/// direct path (`front`) a connection that read no whole request in such a period is closed.
 pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The proxy: the gate that decides, the CA that intercepts, the client that forwards.
