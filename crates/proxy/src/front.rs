@@ -782,4 +782,34 @@ mod tests {
             );
         }
     }
+
+    /// An agent that sends part of a head and then nothing, or one request and then nothing, is
+    /// closed after one or two periods of `HEAD_TIMEOUT` (on a paused clock: no real waiting).
+    #[tokio::test(start_paused = true)]
+    async fn an_agent_that_sends_no_whole_request_is_closed_within_two_periods() {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = crate::listener::test_proxy(dir.path()).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Port 1 on loopback refuses at once: the answer is a 502, and the request is whole.
+        for (sent, periods) in
+            [("GET http://127.0.0.1:1/ HTTP/1.1\r\nHo", 1), ("GET http://127.0.0.1:1/ HTTP/1.1\r\n\r\n", 2)]
+        {
+            let mut agent = TcpStream::connect(addr).await.unwrap();
+            let (conn, _) = listener.accept().await.unwrap();
+            let start = Instant::now();
+            let watcher = proxy.watcher().unwrap();
+            tokio::spawn(serve(Arc::clone(&proxy), conn, Live::detached(), watcher));
+            agent.write_all(sent.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            agent.read_to_end(&mut answer).await.unwrap();
+            let waited = start.elapsed();
+            assert!(
+                waited >= HEAD_TIMEOUT * periods && waited < HEAD_TIMEOUT * (periods + 1),
+                "{sent:?}: closed after {waited:?}"
+            );
+            let answered = String::from_utf8_lossy(&answer);
+            assert_eq!(answered.starts_with("HTTP/1.1 502"), periods == 2, "{sent:?}: {answered}");
+        }
+    }
 }

@@ -320,6 +320,14 @@ impl Live {
     }
 }
 
+#[cfg(test)]
+impl Live {
+    /// A connection counted nowhere (tests serving one directly).
+    pub(crate) fn detached() -> Live {
+        Live(Arc::default())
+    }
+}
+
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
