@@ -547,6 +547,16 @@ impl Store {
         Ok(())
     }
 
+    /// Returns once no background WAL copy-back (see [`Store::after_commit`]) is running: for
+    /// tests, whose writers would otherwise never leave one the time it takes on a loaded
+    /// machine.
+    #[doc(hidden)]
+    pub async fn wal_copy_back_done(&self) {
+        while self.inner.wal_checkpointing.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// SQLite: every [`WAL_CHECKPOINT_EVERY`] commits, copies the WAL back into the database
     /// from a background task (see [`copy_back_wal`]), so that the write connection's own
     /// automatic checkpoint (the WAL's fsync and copy: tens of milliseconds at 8,000 pages)
