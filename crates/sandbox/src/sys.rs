@@ -90,24 +90,14 @@ pub fn drop_all_capabilities() -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
-/// Puts the calling thread under `SCHED_BATCH` (no privilege needed).
+/// Sets the nice value of thread `tid` of this process (0: the calling thread); raising it
+/// needs no privilege.
 #[allow(unsafe_code)]
-pub fn sched_batch() -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 names the calling thread, and `param` is valid for the call's duration,
-    // which only reads it.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
-}
-
-/// Puts thread `tid` of this process (0: the calling thread) under `SCHED_IDLE` (lowering a
-/// thread's priority needs no privilege).
-#[allow(unsafe_code)]
-pub fn sched_idle(tid: libc::pid_t) -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `tid` is a plain integer the kernel checks (a thread that is gone is ESRCH), and
-    // `param` is valid for the call's duration, which only reads it.
-    let rc = unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) };
+pub fn set_nice(tid: libc::pid_t, nice: libc::c_int) -> io::Result<()> {
+    let who = libc::id_t::try_from(tid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: plain integers in, no memory passed; for `PRIO_PROCESS` Linux takes `who` as one
+    // thread (0: the caller), and a thread that is gone is ESRCH.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, nice) };
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 

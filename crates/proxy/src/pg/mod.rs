@@ -90,8 +90,6 @@ pub struct PgProxy {
     vault: Option<Arc<Vault>>,
     /// TLS to the server, set up once (or why it cannot be).
     tls: UpstreamTls,
-    /// Run first on the sessions' thread (the binary sets its scheduling policy there).
-    thread_start: Option<fn() -> std::io::Result<()>>,
     /// Shapes by statement key (literal-sensitive statements by exact text), so a shape is
     /// parsed once.
     cache: Mutex<DecisionCache<Arc<Shape>>>,
@@ -128,7 +126,6 @@ impl PgProxy {
         }
         PgProxy {
             tls: tls::upstream_tls(&block),
-            thread_start: None,
             block,
             target,
             gate,
@@ -137,13 +134,6 @@ impl PgProxy {
             prepared: Mutex::default(),
             skeletons: Mutex::default(),
         }
-    }
-
-    /// The proxy, running `start` first on the thread its sessions run on (before any session;
-    /// an error from it is ignored).
-    pub fn with_thread_start(mut self, start: fn() -> std::io::Result<()>) -> PgProxy {
-        self.thread_start = Some(start);
-        self
     }
 
     /// The block this proxy serves.
@@ -390,10 +380,6 @@ pub async fn serve_postgres(listener: TcpListener, proxy: Arc<PgProxy>, shutdown
         std::thread::Builder::new()
             .name(format!("holdpoint-pg-{}", proxy.block.name))
             .spawn(move || {
-                if let Some(start) = proxy.thread_start {
-                    // Not being able to is no reason not to serve.
-                    let _ = start();
-                }
                 if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     rt.block_on(async move {
                         if let Ok(listener) = TcpListener::from_std(std_listener) {
