@@ -233,3 +233,7 @@ for n in names:
     print(f"{n:19} {rps:12.0f} {rps / med(base, 0, 'rps'):9.2f} {rps / med('nginx', 0, 'rps'):9.2f}{cpu} "
           f"{p50:11.0f} {p99:11.0f} {added:13.0f}{note}")
 PY
+# Decisions the proxy could not queue for the audit writer go to the audit spool, outside the
+# hash chain until the next start folds them in: any here means the run left audit work undone.
+spooled=$( (cat "$HOLDPOINT_HOME/state/audit-spool.jsonl" 2>/dev/null || true) | wc -l)
+echo "audit: $spooled decision(s) spilled to the audit spool (0: the writer kept up with the run)"

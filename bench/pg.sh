@@ -214,3 +214,7 @@ the proxy thread's: $(per_xact "${ticks[hp-pg-$workload]}" "$(sum ${tps[holdpoin
 pgbouncer's: $(per_xact "${ticks[pgb-$workload]}" "$(sum ${tps[pgbouncer]})")")
 done
 printf '%s\n' "${cpu_lines[@]}"
+# Decisions the proxy could not queue for the audit writer go to the audit spool, outside the
+# hash chain until the next start folds them in: any here means the run left audit work undone.
+spooled=$( (cat "$HOLDPOINT_HOME/state/audit-spool.jsonl" 2>/dev/null || true) | wc -l)
+echo "audit: $spooled decision(s) spilled to the audit spool (0: the writer kept up with the run)"
