@@ -304,8 +304,9 @@ async fn shutdown_signal() {
 /// Every decision goes to the audit log as a `decision` record, as hook decisions do; the
 /// proxy holds the store open, so it appends them itself, every [`AUDIT_EVERY`] in one
 /// transaction, and no request waits for the database: a request only queues its action and
-/// the shared decision, and the writer renders the records. Should the log fall behind (64 Ki records waiting), a
-/// request's decision goes to the audit spool instead. New holds start the notifier.
+/// the shared decision, and the writer renders the records. Should the log fall behind (64 Ki
+/// records waiting), a request's decision goes to the audit spool instead. New holds start the
+/// notifier.
 struct StoreAudit {
     state: PathBuf,
     pending: Arc<Mutex<Vec<Decided>>>,

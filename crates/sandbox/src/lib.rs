@@ -45,10 +45,11 @@ use nix::sys::signal::SigSet;
 /// The nice value of background work: the audit writer and SQLite's connection workers.
 ///
 /// A share of the CPU small beside a proxy's but never nothing: at nice 10 a thread weighs a
-/// ninth of an ordinary one, so a proxy's thread that wakes is run before it, while the writer still keeps up under a load that keeps every core busy (35,000
-/// proxied requests a second on two cores, wrk and the upstream beside it, 30 s: every record
-/// written, none spilled). Under `SCHED_IDLE`, which it had before, the writer got nothing then:
-/// a third of the decisions went to the audit spool, at a file opened per record.
+/// ninth of an ordinary one, so a proxy's thread that wakes is run before it, while the writer
+/// still keeps up under a load that keeps every core busy (38,000 proxied requests a second on
+/// two cores, wrk and the upstream beside it, 30 s: every record written, none spilled). Under
+/// `SCHED_IDLE`, which it had before, the writer got next to nothing then: a quarter to two
+/// fifths of the decisions went to the audit spool, a file opened per record.
 pub const BACKGROUND_NICE: libc::c_int = 10;
 
 /// Gives the calling thread the nice value of background work ([`BACKGROUND_NICE`]). Needs no
