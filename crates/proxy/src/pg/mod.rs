@@ -60,7 +60,7 @@ pub use trash::{PgTrash, TRASH_SCHEMA, TrashBin, TrashEntry, TrashError};
 use trash::{Rewrite, Step};
 use wire::{
     CANCEL_REQUEST, GSSENC_REQUEST, MESSAGE_MAX, PROTOCOL_3, SSL_REQUEST, auth, cstr, error_response, message,
-    push_cstr, read_message, read_startup, startup_code,
+    push_cstr, read_buffered, read_message, read_startup, startup_code,
 };
 pub use wire::{Frontend, Message, WireError, decode_frontend, startup_params};
 
@@ -737,7 +737,7 @@ where
                 tls::send(&mut server_write, &out).await?;
                 out.clear();
             }
-            let m = read_message(&mut client_read, MESSAGE_MAX).await?;
+            let m = read_buffered(&mut client_read, MESSAGE_MAX).await?;
             let frontend = decode_frontend(&m)?;
             if cycle.skipping && !matches!(frontend, Frontend::Sync | Frontend::Terminate) {
                 continue;

@@ -1,7 +1,7 @@
 //! Frames of the PostgreSQL frontend/backend protocol, version 3: the startup packet and
 //! typed messages read with size limits, and the few backend messages the proxy writes itself.
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
 /// The startup packet's protocol code for version 3.0.
 pub(crate) const PROTOCOL_3: i32 = 196_608;
@@ -161,14 +161,44 @@ pub fn startup_params(body: &[u8]) -> Result<Vec<(String, String)>, WireError> {
 /// Reads one typed message of at most `max` bytes.
 pub(crate) async fn read_message<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Message, WireError> {
     let tag = r.read_u8().await?;
-    let len = r.read_i32().await?;
-    let len = usize::try_from(len)
-        .ok()
-        .filter(|l| *l >= 4 && *l - 4 <= max)
-        .ok_or_else(|| WireError::Protocol(format!("a {:?} message of {len} bytes", char::from(tag))))?;
-    let mut body = vec![0; len - 4];
+    let len = body_len(tag, r.read_i32().await?, max)?;
+    let mut body = vec![0; len];
     r.read_exact(&mut body).await?;
     Ok(Message { tag, body })
+}
+
+/// Reads one typed message as [`read_message`] does, taken straight from the reader's buffer
+/// when it holds the whole message (a statement usually comes in one read): one copy instead
+/// of a read for its tag, its length and its body, and no zeroed buffer.
+pub(crate) async fn read_buffered<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    max: usize,
+) -> Result<Message, WireError> {
+    if r.buffer().is_empty() {
+        r.fill_buf().await?;
+    }
+    if let Some((message, used)) = whole_message(r.buffer(), max)? {
+        r.consume(used);
+        return Ok(message);
+    }
+    read_message(r, max).await
+}
+
+/// The first message of `buf` and the bytes it takes, when `buf` holds all of it; an error for
+/// a length [`read_message`] refuses.
+fn whole_message(buf: &[u8], max: usize) -> Result<Option<(Message, usize)>, WireError> {
+    let [tag, a, b, c, d, rest @ ..] = buf else { return Ok(None) };
+    let len = body_len(*tag, i32::from_be_bytes([*a, *b, *c, *d]), max)?;
+    Ok(rest.get(..len).map(|body| (Message { tag: *tag, body: body.to_vec() }, 5 + len)))
+}
+
+/// The body length a message's length field gives (it counts itself), if at most `max`.
+fn body_len(tag: u8, len: i32, max: usize) -> Result<usize, WireError> {
+    usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_sub(4))
+        .filter(|l| *l <= max)
+        .ok_or_else(|| WireError::Protocol(format!("a {:?} message of {len} bytes", char::from(tag))))
 }
 
 /// A NUL-terminated UTF-8 string at `*at`; `*at` moves past its NUL.
@@ -240,5 +270,39 @@ mod tests {
             vec![("user".into(), "agent".into()), ("database".into(), "app".into())]
         );
         assert!(startup_params(&startup[..startup.len() - 1]).is_err());
+    }
+
+    /// Messages read from the reader's buffer are the ones read field by field, however the
+    /// bytes are split between reads, and a bad length is refused alike.
+    #[tokio::test]
+    async fn buffered_reads_give_the_messages_read_field_by_field() {
+        let sent = [
+            Message { tag: b'Q', body: b"SELECT 1\0".to_vec() },
+            Message { tag: b'P', body: b"s1\0SELECT $1\0\0\x01\0\0\0\x17".to_vec() },
+            Message { tag: b'S', body: Vec::new() },
+            Message { tag: b'Q', body: [b"SELECT '".as_slice(), &[b'x'; 300], b"'\0"].concat() },
+        ];
+        let bytes: Vec<u8> = sent.iter().flat_map(Message::encode).collect();
+        for capacity in [1, 2, 5, 6, 9, 17, 64, 8192] {
+            let mut r = BufReader::with_capacity(capacity, bytes.as_slice());
+            let mut read = Vec::new();
+            loop {
+                match read_buffered(&mut r, MESSAGE_MAX).await {
+                    Ok(m) => read.push(m),
+                    Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => panic!("capacity {capacity}: {e}"),
+                }
+            }
+            assert_eq!(read, sent, "capacity {capacity}");
+        }
+        for (len, max) in [(3, MESSAGE_MAX), (-1, MESSAGE_MAX), (4 + 11, 10)] {
+            let mut bad = vec![b'Q'];
+            bad.extend_from_slice(&i32::to_be_bytes(len));
+            bad.extend_from_slice(&[b'x'; 16]);
+            let buffered = read_buffered(&mut BufReader::new(bad.as_slice()), max).await.unwrap_err();
+            let fielded = read_message(&mut bad.as_slice(), max).await.unwrap_err();
+            assert!(matches!(buffered, WireError::Protocol(_)), "{buffered}");
+            assert_eq!(buffered.to_string(), fielded.to_string());
+        }
     }
 }
