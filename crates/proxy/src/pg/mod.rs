@@ -58,6 +58,8 @@ pub use client::ClientError;
 use tls::{ServerStream, UpstreamTls};
 pub use trash::{PgTrash, TRASH_SCHEMA, TrashBin, TrashEntry, TrashError};
 use trash::{Rewrite, Step};
+#[doc(hidden)]
+pub use wire::whole_message;
 use wire::{
     CANCEL_REQUEST, GSSENC_REQUEST, MESSAGE_MAX, PROTOCOL_3, SSL_REQUEST, auth, cstr, error_response, message,
     push_cstr, read_buffered, read_message, read_startup, startup_code,

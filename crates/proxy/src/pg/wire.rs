@@ -185,8 +185,9 @@ pub(crate) async fn read_buffered<R: AsyncRead + Unpin>(
 }
 
 /// The first message of `buf` and the bytes it takes, when `buf` holds all of it; an error for
-/// a length [`read_message`] refuses.
-fn whole_message(buf: &[u8], max: usize) -> Result<Option<(Message, usize)>, WireError> {
+/// a length [`read_message`] refuses. Public for the fuzz target only.
+#[doc(hidden)]
+pub fn whole_message(buf: &[u8], max: usize) -> Result<Option<(Message, usize)>, WireError> {
     let [tag, a, b, c, d, rest @ ..] = buf else { return Ok(None) };
     let len = body_len(*tag, i32::from_be_bytes([*a, *b, *c, *d]), max)?;
     Ok(rest.get(..len).map(|body| (Message { tag: *tag, body: body.to_vec() }, 5 + len)))
