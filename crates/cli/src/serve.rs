@@ -27,11 +27,11 @@ const AUDIT_QUEUE: usize = 64 * 1024;
 /// The largest emptied queue the audit writer keeps to swap in next time.
 const AUDIT_SPARE_MAX: usize = 8192;
 /// How often waiting decisions are appended to the audit log. Each batch is a transaction with
-/// a signed head and round trips to the store's thread, whose cost barely depends on its size:
-/// through the PostgreSQL proxy (pgbench TPC-B, 7 records a transaction, ~2,400 a second, over
-/// 36 s) the writer and SQLite's threads took 22.9 µs a transaction at 25 ms and 14.8 at
-/// 100 ms. Up to this long of decisions is lost when `serve` is killed (a clean stop writes
-/// them).
+/// a signed head and round trips to the store's thread, a cost that does not shrink with the
+/// batch: through the PostgreSQL proxy (pgbench TPC-B, 7 records a transaction, ~2,400 a
+/// second, over 36 s) the writer and SQLite's threads took 22.9 µs a transaction at 25 ms and
+/// 14.8 at 100 ms. The decisions of the last interval are lost when `serve` is killed; a clean
+/// stop writes them.
 const AUDIT_EVERY: Duration = Duration::from_millis(100);
 
 pub fn run(home: &Home, config_file: Option<&Path>, for_run: bool) -> Result<u8> {
