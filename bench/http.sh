@@ -21,7 +21,8 @@
 # request at -c 32, and "proxying", the part of it spent in the threads that serve requests
 # (Holdpoint's holdpoint-proxy-N threads; the rest is mostly its audit writer); the c=1 latencies.
 # Each round starts one path later than the one before; the table holds the medians of the
-# rounds, and a line per round gives direct, nginx and Holdpoint side by side.
+# rounds, and a line per round gives direct, nginx and Holdpoint side by side, with the median and
+# range of the rounds' Holdpoint/nginx ratios.
 # Needs wrk, nginx and socat (Debian packages); builds release binaries once, unless
 # HOLDPOINT_BIN (and UPSTREAM_BIN) name binaries already built (to compare two builds).
 set -euo pipefail
@@ -216,6 +217,12 @@ if rounds > 1:
         print(f"{r + 1:5} {direct[0]['rps']:12.0f} {nginx[0]['rps']:8.0f} {logged[0]['rps']:9.0f} {hp[0]['rps']:9.0f} "
               f"{hp[0]['rps'] / nginx[0]['rps']:8.2f} {hp[0]['rps'] / logged[0]['rps']:12.2f} "
               f"{hp[1]['p50'] - direct[1]['p50']:13.0f}")
+    # The table below divides medians that may come from different rounds, minutes apart on a
+    # machine whose speed drifts; a round's own runs are closer in time, so its ratio compares
+    # more like with like.
+    paired = sorted(runs["holdpoint"][r][0]["rps"] / runs["nginx"][r][0]["rps"] for r in range(rounds))
+    print(f"holdpoint/nginx round by round: median {statistics.median(paired):.2f}, "
+          f"from {paired[0]:.2f} to {paired[-1]:.2f}")
     print(f"medians of {rounds} rounds:")
 def med(n, i, key):
     values = [run[i][key] for run in runs[n] if run[i][key] is not None]

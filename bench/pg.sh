@@ -8,8 +8,9 @@
 # for two workloads: `-S` (select only) and the default TPC-B-like script, each
 # `-c 8 -j 2 -T 15` (CLIENTS, THREADS, DURATION override), simple query protocol (MODE=extended
 # or prepared to change it). The three take turns going first from round to round. Prints each
-# round's TPS and ratios, their medians, then the CPU time per transaction over all rounds of
-# Holdpoint (whole process, and its PostgreSQL proxy thread) and of pgbouncer.
+# round's TPS and ratios, their medians, the median and range of the rounds' Holdpoint/pgbouncer
+# ratios, then the CPU time per transaction over all rounds of Holdpoint (whole process, and its
+# PostgreSQL proxy thread) and of pgbouncer.
 # Needs PostgreSQL 15 server binaries and pgbench; installs pgbouncer when missing. Builds a
 # release holdpoint (PROFILE=debug to use the debug build, BUILD=0 to use the one built, HOLDPOINT_BIN=PATH
 # to use that binary).
@@ -200,6 +201,7 @@ for workload in select-only tpcb; do
       tps[$target]="${tps[$target]:-} ${now[$target]}"
     done
     [ -z "$perf_pid" ] || wait "$perf_pid" || true
+    paired="${paired:-} $(ratio "${now[holdpoint]}" "${now[pgbouncer]}")"
     printf '%-12s %-7s %12s %12s %12s %10s %10s %9s\n' "$workload" "$r" "${now[direct]}" "${now[holdpoint]}" \
       "${now[pgbouncer]}" "$(ratio "${now[holdpoint]}" "${now[direct]}")" \
       "$(ratio "${now[pgbouncer]}" "${now[direct]}")" "$(ratio "${now[holdpoint]}" "${now[pgbouncer]}")"
@@ -209,6 +211,12 @@ for workload in select-only tpcb; do
   direct=$(median ${tps[direct]}); holdpoint=$(median ${tps[holdpoint]}); pgbouncer=$(median ${tps[pgbouncer]})
   printf '%-12s %-7s %12s %12s %12s %10s %10s %9s\n' "$workload" median "$direct" "$holdpoint" "$pgbouncer" \
     "$(ratio "$holdpoint" "$direct")" "$(ratio "$pgbouncer" "$direct")" "$(ratio "$holdpoint" "$pgbouncer")"
+  # The median row divides medians that may come from different rounds, minutes apart on a
+  # machine whose speed drifts; a round's three runs are back to back, so its own ratio compares
+  # more like with like: those ratios' median and range follow.
+  # shellcheck disable=SC2086 # a space-separated list of numbers
+  echo "$workload: holdpoint/pgbouncer round by round: median $(median $paired), from $(printf '%s\n' $paired | sort -g | head -1) to $(printf '%s\n' $paired | sort -g | tail -1)"
+  paired=
   cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "${ticks[hp-$workload]}" "$(sum ${tps[holdpoint]})"); \
 the proxy thread's: $(per_xact "${ticks[hp-pg-$workload]}" "$(sum ${tps[holdpoint]})"); \
 pgbouncer's: $(per_xact "${ticks[pgb-$workload]}" "$(sum ${tps[pgbouncer]})")")
