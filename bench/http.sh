@@ -20,6 +20,8 @@
 # Columns: requests/s at -c 32 and its ratios; CPU µs/req, the proxy process's CPU time per
 # request at -c 32, and "proxying", the part of it spent in the threads that serve requests
 # (Holdpoint's holdpoint-proxy-N threads; the rest is mostly its audit writer); the c=1 latencies.
+# Then the same CPU time split into user and system time, and the TCP segments sent per
+# request (the kernel's work for the exchange, the same for any proxy that makes it).
 # Each round starts one path later than the one before; the table holds the medians of the
 # rounds, and a line per round gives direct, nginx and Holdpoint side by side, with the median and
 # range of the rounds' Holdpoint/nginx ratios.
@@ -138,32 +140,36 @@ check nginx+log "http://127.0.0.1:$ngx_log/"
 check holdpoint "http://127.0.0.1:$up/" --proxy "http://127.0.0.1:$hp"
 check holdpoint-tls "https://localhost:$up_tls/" --proxy "http://127.0.0.1:$hp" --cacert "$HOLDPOINT_HOME/state/proxy-ca.pem"
 
-# CPU clock ticks (user + system) used so far by the processes given and their children
-# (nginx's workers), then those of Holdpoint's proxy threads alone (the rest of `serve` is
-# mostly the audit log's writer).
+# CPU clock ticks used so far by the processes given and their children (nginx's workers):
+# user and system, then those of Holdpoint's proxy threads alone (the rest of `serve` is mostly
+# the audit log's writer).
 cpu_ticks() {
-  local total=0 proxy=0 pid task stat
+  local user=0 sys=0 proxy_user=0 proxy_sys=0 pid task stat
   for pid in "$@" $(pgrep -P "$(IFS=,; echo "$*")" 2>/dev/null); do
     # Fields after the command name: utime and stime are the 12th and 13th.
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     read -r -a f <<< "${stat##*) }"
-    total=$(( total + f[11] + f[12] ))
+    user=$(( user + f[11] )); sys=$(( sys + f[12] ))
     for task in /proc/"$pid"/task/*; do
       stat=$(cat "$task/stat" 2>/dev/null) || continue
       [[ "$stat" == *"(holdpoint-proxy"* ]] || continue  # thread names end at 15 bytes
       read -r -a f <<< "${stat##*) }"
-      proxy=$(( proxy + f[11] + f[12] ))
+      proxy_user=$(( proxy_user + f[11] )); proxy_sys=$(( proxy_sys + f[12] ))
     done
   done
-  echo "$total $proxy"
+  echo "$user $sys $proxy_user $proxy_sys"
 }
+# TCP segments this host has sent so far (OutSegs): all on loopback during a run, so their count
+# per request shows how much work the kernel does for each path, whoever asks it.
+out_segs() { awk '/^Tcp:/ { if (!seen++) { for (i = 1; i <= NF; i++) if ($i == "OutSegs") col = i } else print $col }' /proc/net/snmp; }
 run() { # name conns round url script cpu-pids...
   local name=$1 conns=$2 round=$3 url=$4 script=$5; shift 5
-  local threads=$(( conns < 2 ? 1 : 2 )) before after
-  read -r -a before <<< "$(cpu_ticks "$@")"
+  local threads=$(( conns < 2 ? 1 : 2 )) before after segs
+  read -r -a before <<< "$(cpu_ticks "$@")"; segs=$(out_segs)
   wrk -t"$threads" -c"$conns" -d"$DURATION" --latency ${script:+-s "$script"} "$url" > "$dir/$name.$conns.$round.txt"
-  read -r -a after <<< "$(cpu_ticks "$@")"
-  echo "$(( after[0] - before[0] )) $(( after[1] - before[1] ))" > "$dir/$name.$conns.$round.cpu"
+  segs=$(( $(out_segs) - segs )); read -r -a after <<< "$(cpu_ticks "$@")"
+  echo "$(( after[0] - before[0] )) $(( after[1] - before[1] )) $(( after[2] - before[2] )) $(( after[3] - before[3] )) $segs" \
+    > "$dir/$name.$conns.$round.cpu"
 }
 names=(direct nginx nginx+log holdpoint holdpoint-distinct holdpoint+vault direct-tls holdpoint-tls)
 urls=("http://127.0.0.1:$up/" "http://127.0.0.1:$ngx/" "http://127.0.0.1:$ngx_log/" "http://127.0.0.1:$hp/"
@@ -195,16 +201,18 @@ def parse(name, c, r):
     p = {k: unit(v) for k, v in re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", text)
     requests = int(re.search(r"(\d+) requests in", text).group(1))
-    total, threads = (int(t) for t in open(f"{d}/{name}.{c}.{r}.cpu").read().split())
-    cpu = total * tick / requests if total > 0 and requests else None
+    user, system, proxy_user, proxy_system, segs = (int(t) for t in open(f"{d}/{name}.{c}.{r}.cpu").read().split())
+    per = lambda ticks: ticks * tick / requests if requests else None
+    cpu = per(user + system) if user + system > 0 else None
     # nginx: all of it is proxying; Holdpoint: its proxy threads (the rest is the audit writer).
     # (A build without named proxy threads shows none.)
-    if name.startswith("holdpoint"):
-        proxying = threads * tick / requests if cpu and threads > 0 else None
-    else:
-        proxying = cpu
+    if not name.startswith("holdpoint"):
+        proxy_user, proxy_system = user, system
+    proxying = per(proxy_user + proxy_system) if cpu and proxy_user + proxy_system > 0 else None
     return {"rps": rps, "p50": p.get("50"), "p99": p.get("99"), "err": errors.group(0) if errors else "",
-            "cpu": cpu, "proxying": proxying}
+            "cpu": cpu, "proxying": proxying, "user": per(user), "system": per(system),
+            "proxy_user": per(proxy_user), "proxy_system": per(proxy_system),
+            "segs": segs / requests if requests else None}
 runs = {n: [(parse(n, conns, r), parse(n, 1, r)) for r in range(1, rounds + 1)] for n in names}
 def base_of(n):
     return "direct-tls" if n.endswith("tls") else "direct"
@@ -239,6 +247,16 @@ for n in names:
                   for v, w in ((med(n, 0, "cpu"), 10), (med(n, 0, "proxying"), 8)))
     print(f"{n:19} {rps:12.0f} {rps / med(base, 0, 'rps'):9.2f} {rps / med('nginx', 0, 'rps'):9.2f}{cpu} "
           f"{p50:11.0f} {p99:11.0f} {added:13.0f}{note}")
+# Where the CPU goes, split: the kernel's share (system time, and the TCP segments sent per
+# request on loopback) is the same for any proxy making the same exchanges; the user share is
+# what the proxy itself adds.
+def split(n, user, system):
+    return f"{med(n, 0, user):.1f} + {med(n, 0, system):.1f}"
+print(f"CPU µs per request at c={conns}, user + system (medians): nginx {split('nginx', 'user', 'system')}; "
+      f"holdpoint {split('holdpoint', 'user', 'system')}, "
+      f"its proxy threads {split('holdpoint', 'proxy_user', 'proxy_system')}")
+print(f"TCP segments sent per request at c={conns}: " +
+      ", ".join(f"{n} {med(n, 0, 'segs'):.2f}" for n in ("direct", "nginx", "holdpoint")))
 PY
 # Decisions the proxy could not queue for the audit writer go to the audit spool, outside the
 # hash chain until the next start folds them in: any here means the run left audit work undone.

@@ -10,7 +10,7 @@
 # or prepared to change it). The three take turns going first from round to round. Prints each
 # round's TPS and ratios, their medians, the median and range of the rounds' Holdpoint/pgbouncer
 # ratios, then the CPU time per transaction over all rounds of Holdpoint (whole process, and its
-# PostgreSQL proxy thread) and of pgbouncer.
+# PostgreSQL proxy thread) and of pgbouncer, and the TCP segments each path sends per transaction.
 # Needs PostgreSQL 15 server binaries and pgbench; installs pgbouncer when missing. Builds a
 # release holdpoint (PROFILE=debug to use the debug build, BUILD=0 to use the one built, HOLDPOINT_BIN=PATH
 # to use that binary).
@@ -123,13 +123,19 @@ setsid "$bin" serve 2>"$dir/serve.log" & pids+=($!)
 serve_pid=$!
 wait_port "$hp"; wait_port "$bouncer"
 
-# One pgbench run: its TPS.
+# One pgbench run: its TPS and the TCP segments sent per transaction meanwhile (OutSegs, all on
+# loopback: the kernel's work for each path, whoever asks it).
+out_segs() { awk '/^Tcp:/ { if (!seen++) { for (i = 1; i <= NF; i++) if ($i == "OutSegs") col = i } else print $col }' /proc/net/snmp; }
 run() {
-  local port=$1 user=$2 password=$3; shift 3
+  local port=$1 user=$2 password=$3 segs out tps n; shift 3
   psql_pg -d bench -c "VACUUM ANALYZE" -c "TRUNCATE pgbench_history" >/dev/null
-  PGPASSWORD="$password" pgbench -n -h 127.0.0.1 -p "$port" -U "$user" -M "$MODE" \
-    -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" "$@" bench 2>"$dir/pgbench.err" |
-    sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
+  segs=$(out_segs)
+  out=$(PGPASSWORD="$password" pgbench -n -h 127.0.0.1 -p "$port" -U "$user" -M "$MODE" \
+    -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" "$@" bench 2>"$dir/pgbench.err") || true
+  segs=$(( $(out_segs) - segs ))
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -1)
+  n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+  if [ -n "$tps" ] && [ "${n:-0}" != 0 ]; then echo "$tps $(ratio "$segs" "$n")"; fi
 }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -155,7 +161,8 @@ per_xact() { python3 -c "
 t=$(getconf CLK_TCK); u,s=map(int,'$1'.split()); n=$2*$SECONDS_EACH
 print(f'user {u/t/n*1e6:.1f} us, system {s/t/n*1e6:.1f} us')"; }
 
-# One target's run: its TPS in `got` (not printed: a subshell would lose the CPU kept in `ticks`).
+# One target's run: its TPS in `got` and segments per transaction in `segs_per` (not printed: a
+# subshell would lose the CPU kept in `ticks`).
 measure() { # TARGET ARGS...
   local target=$1 tps before after pg_before pg_after bouncer_pid; shift
   case "$target" in
@@ -175,16 +182,16 @@ measure() { # TARGET ARGS...
       [ -n "$tps" ] || { echo "pgbouncer run failed:" >&2; cat "$dir/pgbench.err" >&2; exit 1; }
       add_ticks "pgb-$workload" "$before" "$after" ;;
   esac
-  got=$tps
+  read -r got segs_per <<<"$tps"
 }
 
 rounds="${ROUNDS:-3}"
 echo "pgbench -c $CLIENTS -j $THREADS -T $SECONDS_EACH -M $MODE, scale $SCALE, $(nproc) cores, holdpoint $PROFILE build, $rounds round(s)"
 printf '%-12s %-7s %12s %12s %12s %10s %10s %9s\n' workload round direct holdpoint pgbouncer hp/direct pgb/direct hp/pgb
-cpu_lines=()
+cpu_lines=() segs_lines=()
 for workload in select-only tpcb; do
   args=(); [ "$workload" = select-only ] && args=(-S)
-  declare -A tps=()
+  declare -A tps=() segs=()
   # The order turns each round, so no target always runs first or right after another.
   order=(direct holdpoint pgbouncer)
   for ((r = 1; r <= rounds; r++)); do
@@ -199,6 +206,7 @@ for workload in select-only tpcb; do
       measure "$target" "${args[@]}"
       now[$target]=$got
       tps[$target]="${tps[$target]:-} ${now[$target]}"
+      segs[$target]="${segs[$target]:-} $segs_per"
     done
     [ -z "$perf_pid" ] || wait "$perf_pid" || true
     paired="${paired:-} $(ratio "${now[holdpoint]}" "${now[pgbouncer]}")"
@@ -217,11 +225,14 @@ for workload in select-only tpcb; do
   # shellcheck disable=SC2086 # a space-separated list of numbers
   echo "$workload: holdpoint/pgbouncer round by round: median $(median $paired), from $(printf '%s\n' $paired | sort -g | head -1) to $(printf '%s\n' $paired | sort -g | tail -1)"
   paired=
+  # shellcheck disable=SC2086 # space-separated lists of numbers
+  segs_lines+=("$workload: TCP segments sent per transaction (medians): direct $(median ${segs[direct]}), \
+holdpoint $(median ${segs[holdpoint]}), pgbouncer $(median ${segs[pgbouncer]})")
   cpu_lines+=("$workload: holdpoint's CPU per transaction: $(per_xact "${ticks[hp-$workload]}" "$(sum ${tps[holdpoint]})"); \
 the proxy thread's: $(per_xact "${ticks[hp-pg-$workload]}" "$(sum ${tps[holdpoint]})"); \
 pgbouncer's: $(per_xact "${ticks[pgb-$workload]}" "$(sum ${tps[pgbouncer]})")")
 done
-printf '%s\n' "${cpu_lines[@]}"
+printf '%s\n' "${cpu_lines[@]}" "${segs_lines[@]}"
 # Decisions the proxy could not queue for the audit writer go to the audit spool, outside the
 # hash chain until the next start folds them in: any here means the run left audit work undone.
 spooled=$( (cat "$HOLDPOINT_HOME/state/audit-spool.jsonl" 2>/dev/null || true) | wc -l)
