@@ -59,7 +59,18 @@ fn keep_dir(prefix: &str) -> tempfile::TempDir {
 fn the_incident_loses_data_unprotected_and_nothing_with_hooks_or_in_the_sandbox() {
     let keep = keep_dir("demo-");
     let world = keep.path().join("world");
-    let out = Command::cargo_bin("holdpoint").unwrap().args(["demo", "--json", "--keep"]).arg(&world).output().unwrap();
+    // The caller's PostgreSQL settings are not the demo world's: with these, a client that
+    // inherited them would refuse the plaintext loopback server or look for it elsewhere, and
+    // no row would be lost below.
+    let out = Command::cargo_bin("holdpoint")
+        .unwrap()
+        .args(["demo", "--json", "--keep"])
+        .arg(&world)
+        .env("PGSSLMODE", "require")
+        .env("PGSERVICE", "holdpoint-test-absent")
+        .env("PGHOST", "/nonexistent")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}\n{stdout}\n{stderr}", out.status.code());

@@ -328,10 +328,13 @@ fn drive(mut cmd: Command, plan: &Plan, watch: &mut Watch<'_>) -> Result<(Vec<At
 fn agent_command(bin: &Path, world: &World) -> Command {
     let mut cmd = Command::new(bin);
     cmd.current_dir(&world.workspace).env("HOME", &world.home);
-    for var in ["HOLDPOINT_HOME", "HOLDPOINT_VAULT_KEY_FILE", "PLATFORM_TOKEN", "STAGING_TOKEN", "PGPASSWORD"] {
+    for var in ["HOLDPOINT_HOME", "HOLDPOINT_VAULT_KEY_FILE", "PLATFORM_TOKEN", "STAGING_TOKEN"] {
         cmd.env_remove(var);
     }
-    for var in ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy"] {
+    // The caller's PostgreSQL settings (a password, a host, `PGSSLMODE`) and proxies are not the
+    // demo world's.
+    world::without_pg_env(&mut cmd);
+    for var in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy"] {
         cmd.env_remove(var);
     }
     cmd

@@ -289,7 +289,8 @@ impl Postgres {
         } else {
             Command::new(exe)
         };
-        cmd.stdin(Stdio::null());
+        // pg_ctl's wait connects as a client too.
+        without_pg_env(&mut cmd).stdin(Stdio::null());
         cmd
     }
 
@@ -314,11 +315,10 @@ impl Postgres {
     }
 
     fn psql(&self, db: &str, sql: &str) -> Result<Output> {
-        Command::new(self.psql_path())
+        let mut cmd = Command::new(self.psql_path());
+        without_pg_env(&mut cmd)
             .arg(self.conninfo(db, "postgres"))
             .args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .env_remove("PGPASSWORD")
-            .env_remove("PGSERVICE")
             .stdin(Stdio::null())
             .output()
             .context("cannot run psql")
@@ -391,6 +391,18 @@ impl World {
             }
         }
     }
+}
+
+/// Takes every `PG*` variable out of `cmd`'s environment. The demo's clients speak only to its own
+/// server and proxy, in plaintext on loopback: a caller's `PGSSLMODE=require`, `PGSERVICE` or
+/// `PGHOST` would refuse that connection or send them elsewhere.
+pub fn without_pg_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"PG") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }
 
 /// `HOLDPOINT_DEMO_PG_BIN` when set (a directory with initdb and pg_ctl), else the newest
