@@ -6,6 +6,9 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../store/tests/store/common.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "support/psql.rs"]
+mod pgclient;
 #[path = "support/serve.rs"]
 mod serve_support;
 
@@ -30,36 +33,21 @@ fn holdpoint(home: &Path) -> assert_cmd::Command {
 
 /// psql with a connection string; stdin is `script` when given.
 fn psql(conninfo: &str, password: &str, args: &[&str], script: Option<&str>) -> Output {
-    let mut cmd = Command::new("psql");
-    cmd.arg(conninfo)
-        .args(["-X", "-q", "-tA", "-v", "VERBOSITY=verbose"])
-        .args(args)
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .env_remove("PGHOST")
-        .env_remove("PGPORT")
-        .env_remove("PGUSER")
-        .env_remove("PGDATABASE")
-        .env_remove("PGSERVICE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(script.unwrap_or("").as_bytes()).unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
+    pgclient::psql(
+        conninfo,
+        password,
+        &[&["-q", "-tA", "-v", "VERBOSITY=verbose"], args].concat(),
+        script.unwrap_or(""),
+    )
 }
 
 /// pgbench through the proxy with a script file, no vacuum.
 fn pgbench(host: &str, port: &str, password: &str, args: &[&str], script: &Path) -> Output {
-    Command::new("pgbench")
+    pgclient::client("pgbench", password)
         .args(["-n", "-h", host, "-p", port, "-U", "agent"])
         .args(args)
         .arg(script)
         .arg("app")
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "20")
         .stdin(Stdio::null())
         .output()
         .unwrap()
@@ -307,7 +295,9 @@ fn statements_are_decided_held_released_once_and_the_real_password_stays_hidden(
             .port(pg_port.parse().unwrap())
             .username("agent")
             .password(&placeholder)
-            .database("app");
+            .database("app")
+            // The agent's side is plaintext on loopback, whatever PGSSLMODE says.
+            .ssl_mode(sqlx::postgres::PgSslMode::Disable);
         let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
         let name: String =
             sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(2).fetch_one(&mut conn).await.unwrap();
@@ -337,10 +327,8 @@ fn statements_are_decided_held_released_once_and_the_real_password_stays_hidden(
     assert!(ok, "{err}");
 
     // A cancel request reaches the server: psql sends it on SIGINT, to the proxy's address.
-    let mut sleeper = Command::new("psql")
-        .arg(&proxy)
-        .args(["-X", "-q", "-v", "VERBOSITY=verbose", "-c", "SELECT pg_sleep(60)"])
-        .env("PGPASSWORD", &placeholder)
+    let mut sleeper = pgclient::command(&proxy, &placeholder)
+        .args(["-q", "-v", "VERBOSITY=verbose", "-c", "SELECT pg_sleep(60)"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -7,13 +7,14 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../store/tests/store/common.rs"]
 mod common;
+#[path = "support/psql.rs"]
+mod pgclient;
 #[path = "support/serve.rs"]
 mod serve_support;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
@@ -43,28 +44,7 @@ fn holdpoint(home: &Path, key: &Path) -> assert_cmd::Command {
 
 /// psql with stdin `script`, stopping at the first error; (success, stdout, stderr).
 fn psql(conninfo: &str, password: &str, script: &str) -> (bool, String, String) {
-    let mut child = Command::new("psql")
-        .arg(conninfo)
-        .args(["-X", "-q", "-tA", "-v", "VERBOSITY=verbose", "-v", "ON_ERROR_STOP=1"])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .env_remove("PGHOST")
-        .env_remove("PGPORT")
-        .env_remove("PGUSER")
-        .env_remove("PGDATABASE")
-        .env_remove("PGSSLMODE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    pgclient::psql_script(conninfo, password, &["-q", "-tA", "-v", "VERBOSITY=verbose"], script)
 }
 
 /// `holdpoint serve`, stopped on drop.

@@ -8,12 +8,12 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../store/tests/store/common.rs"]
 mod common;
+#[path = "support/psql.rs"]
+mod pgclient;
 #[path = "support/serve.rs"]
 mod serve_support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use serve_support::Serve;
@@ -29,27 +29,7 @@ fn holdpoint(home: &Path, key: &Path) -> assert_cmd::Command {
 
 /// psql (command tags printed), stdin `script`; (success, stdout, stderr).
 fn psql(conninfo: &str, password: &str, script: &str) -> (bool, String, String) {
-    let mut child = Command::new("psql")
-        .arg(conninfo)
-        .args(["-X", "-tA", "-v", "VERBOSITY=verbose", "-v", "ON_ERROR_STOP=1"])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .env_remove("PGHOST")
-        .env_remove("PGPORT")
-        .env_remove("PGUSER")
-        .env_remove("PGDATABASE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out: Output = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    pgclient::psql_script(conninfo, password, &["-tA", "-v", "VERBOSITY=verbose"], script)
 }
 
 struct Gateway {

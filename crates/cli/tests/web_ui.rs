@@ -11,6 +11,8 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../store/tests/store/common.rs"]
 mod common;
+#[path = "support/psql.rs"]
+mod pgclient;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -402,21 +404,5 @@ fn the_console_in_chromium_decides_real_holds() {
 
 /// psql with a connection string and a password: (success, stdout, stderr).
 fn psql(conninfo: &str, password: &str, sql: &str) -> (bool, String, String) {
-    let out = Command::new("psql")
-        .arg(conninfo)
-        .args(["-X", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .env_remove("PGHOST")
-        .env_remove("PGPORT")
-        .env_remove("PGUSER")
-        .env_remove("PGDATABASE")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    pgclient::psql_script(conninfo, password, &["-tA", "-c", sql], "")
 }

@@ -167,8 +167,9 @@ impl Postgres {
         }
     }
 
+    /// Plaintext on loopback whatever `PGSSLMODE` the environment sets.
     fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!("postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable", self.port)
     }
 
     /// A fresh database and state dir for one scenario.
