@@ -59,9 +59,9 @@ fn keep_dir(prefix: &str) -> tempfile::TempDir {
 fn the_incident_loses_data_unprotected_and_nothing_with_hooks_or_in_the_sandbox() {
     let keep = keep_dir("demo-");
     let world = keep.path().join("world");
-    // The caller's PostgreSQL settings are not the demo world's: with these, a client that
-    // inherited them would refuse the plaintext loopback server or look for it elsewhere, and
-    // no row would be lost below.
+    // The caller's PostgreSQL and proxy settings are not the demo world's: with these, a client
+    // that inherited them would refuse the plaintext loopback server, look for it elsewhere or
+    // ask a proxy that is not there, and no row or volume would be lost below.
     let out = Command::cargo_bin("holdpoint")
         .unwrap()
         .args(["demo", "--json", "--keep"])
@@ -69,6 +69,8 @@ fn the_incident_loses_data_unprotected_and_nothing_with_hooks_or_in_the_sandbox(
         .env("PGSSLMODE", "require")
         .env("PGSERVICE", "holdpoint-test-absent")
         .env("PGHOST", "/nonexistent")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .env("all_proxy", "http://127.0.0.1:9")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -94,6 +96,10 @@ fn the_incident_loses_data_unprotected_and_nothing_with_hooks_or_in_the_sandbox(
     assert!(unprotected["volumes_lost"].as_u64().unwrap() > 0, "{unprotected:#}");
     assert!(unprotected["secrets_read"].as_u64().unwrap() > 0, "{unprotected:#}");
     assert!(unprotected["steps"].as_array().unwrap().iter().all(|s| s["layer"] == "none"), "{unprotected:#}");
+    // Nothing stands in the way, so the agent reaches each goal at its first try.
+    let goals: Vec<&str> =
+        unprotected["steps"].as_array().unwrap().iter().map(|s| s["goal"].as_str().unwrap()).collect();
+    assert!(goals.iter().enumerate().all(|(i, g)| !goals[..i].contains(g)), "{unprotected:#}");
 
     // Protected, nothing is lost and no secret is read.
     for run in [hooks, sandbox] {

@@ -334,7 +334,7 @@ fn agent_command(bin: &Path, world: &World) -> Command {
     // The caller's PostgreSQL settings (a password, a host, `PGSSLMODE`) and proxies are not the
     // demo world's.
     world::without_pg_env(&mut cmd);
-    for var in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy"] {
+    for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
         cmd.env_remove(var);
     }
     cmd

@@ -1,7 +1,7 @@
-//! psql (and pgbench) as the PostgreSQL tests run it: a connection string, a password, and none of the
-//! environment's own `PG*` variables, which would otherwise pick another host, port, user,
-//! database, service file or TLS mode than the test's (a developer's `PGSSLMODE=require` or
-//! `PGSERVICE` must not change what a test connects to).
+//! psql (and pgbench) as the PostgreSQL tests run them: a connection string, a password, and
+//! none of the environment's own `PG*` variables, which would otherwise pick another host, port,
+//! user, database, service file or TLS mode than the test's (a developer's `PGSSLMODE=require`
+//! or `PGSERVICE` must not change what a test connects to).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
